@@ -1,0 +1,391 @@
+"""Validated training configuration: typed dataclasses, YAML presets and dotted overrides.
+
+Every field carries a docstring (the string literal under it); `describe()` turns them into help text.
+Unknown keys are errors that name the key path and the nearest valid name.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+class ConfigError(ValueError):
+    """A bad configuration value or key; the message is one line meant for the user."""
+
+
+@dataclass(kw_only=True)
+class ModelConfig:
+    hidden: int = 512
+    """Hidden size D of z_H, z_L and the embedding."""
+    n_blocks: int = 2
+    """Number of post-norm MLP-Mixer blocks in the core net f."""
+    expansion: float = 4.0
+    """SwiGLU expansion: hidden = round(expansion * 2/3 * c_in), rounded up to multiple_of."""
+    multiple_of: int = 256
+    """SwiGLU hidden widths are rounded up to a multiple of this (256 in the paper)."""
+    swiglu: Literal["modified", "standard"] = "modified"
+    """modified: down(sigmoid(g) * RMSNorm(g*v)) (the paper); standard: down(silu(g) * v)."""
+    h_cycles: int = 6
+    """H-cycles per ACT step (only the last one is differentiated)."""
+    l_cycles: int = 9
+    """z_L updates per H-cycle."""
+    max_act_steps: int = 16
+    """Maximum ACT steps (deep-supervision steps) per puzzle."""
+    k: int = 1
+    """Parallel z_L chains per puzzle (K=1 is the single-chain baseline)."""
+    z_l_init: Literal["fixed", "fresh"] = "fixed"
+    """fixed: chain k starts from L_init[k]; fresh: trunc-normal per position at each puzzle load."""
+    svd_equalise: bool = True
+    """Equalise L_init rows 1.. against the top-10 right singular vectors of block 0's channel up-proj."""
+    rms_eps: float = 1e-5
+    """RMSNorm epsilon (no gain anywhere)."""
+    seq_len: int = 82
+    """Sequence length: 1 HALT position + 81 cells."""
+    vocab: int = 12
+    """Vocabulary: 0 pad, 1 blank, 2..10 digits, 11 HALT."""
+
+    def __post_init__(self) -> None:
+        _check(self.hidden >= 4, "model.hidden must be >= 4")
+        _check(self.k >= 1, "model.k must be >= 1")
+        _check(self.h_cycles >= 1 and self.l_cycles >= 1, "model.h_cycles and model.l_cycles must be >= 1")
+        _check(self.max_act_steps >= 1, "model.max_act_steps must be >= 1")
+        _check(self.multiple_of >= 1, "model.multiple_of must be >= 1")
+
+
+@dataclass(kw_only=True)
+class HaltConfig:
+    tau: float = 0.5
+    """Training halting threshold: halt when sigmoid(q) > tau."""
+    explore_prob: float = 0.1
+    """Probability that a puzzle gets a random minimum step in [2, max_act_steps] (exploration)."""
+    loss_weight: float = 0.05
+    """Weight of the BCE halting loss (target: whole grid right)."""
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.tau < 1.0, "halt.tau must be in (0, 1)")
+        _check(0.0 <= self.explore_prob <= 1.0, "halt.explore_prob must be in [0, 1]")
+        _check(self.loss_weight >= 0.0, "halt.loss_weight must be >= 0")
+
+
+@dataclass(kw_only=True)
+class WTAConfig:
+    carry_h: Literal["copy_top1", "top1", "all"] = "copy_top1"
+    """z_H carry: copy_top1 copies the winner's z_H to all chains; all keeps each chain's own;
+    top1 keeps the winner's z_H in all chains and re-initialises the losers' z_L."""
+    carry_l: Literal["all", "top1", "copy_top1"] = "all"
+    """z_L carry: all keeps each chain's own z_L; copy_top1 copies the winner's; top1 re-initialises losers."""
+    expunge_cos: float | None = 0.95
+    """Re-initialise a chain whose z_L has cosine > this with a lower-index chain (null = off)."""
+    z_l_noise: float = 0.0
+    """Std of Gaussian noise added to z_L at each ACT step in training (0 = off)."""
+
+    def __post_init__(self) -> None:
+        _check(self.expunge_cos is None or -1.0 < self.expunge_cos <= 1.0, "wta.expunge_cos must be in (-1, 1]")
+        _check(self.z_l_noise >= 0.0, "wta.z_l_noise must be >= 0")
+
+
+@dataclass(kw_only=True)
+class OptimConfig:
+    muon_lr: float = 0.02
+    """Muon learning rate for the mixer matrices."""
+    muon_momentum: float = 0.6
+    """Muon (Nesterov) momentum."""
+    muon_ns_steps: int = 3
+    """Newton-Schulz iterations in Muon."""
+    muon_wd: float = 0.005
+    """Muon weight decay."""
+    adam_lr: float = 1e-4
+    """AdamW learning rate for embedding, heads and biases."""
+    adam_beta1: float = 0.9
+    """AdamW beta1."""
+    adam_beta2: float = 0.95
+    """AdamW beta2."""
+    adam_wd: float = 1.0
+    """AdamW weight decay."""
+    warmup_steps: int = 0
+    """Linear warmup steps (the paper uses none)."""
+    lr_floor: float = 0.0
+    """Cosine decays to lr * lr_floor (0 = decay to zero)."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip (0 = off)."""
+    label_smoothing: float = 0.2
+    """Label smoothing of the cross-entropy."""
+    loss: Literal["softmax", "stablemax"] = "softmax"
+    """Cross-entropy flavour: softmax (the paper) or stablemax (original TRM)."""
+    ema_decay: float | None = 0.9
+    """EMA decay of the weights used for evaluation (null = off)."""
+    ema_start: int = 5000
+    """Step from which the EMA is updated (before it, the EMA tracks the weights exactly)."""
+
+    def __post_init__(self) -> None:
+        _check(self.muon_lr > 0 and self.adam_lr > 0, "optim learning rates must be > 0")
+        _check(0.0 <= self.muon_momentum < 1.0, "optim.muon_momentum must be in [0, 1)")
+        _check(self.muon_ns_steps >= 1, "optim.muon_ns_steps must be >= 1")
+        _check(0.0 <= self.lr_floor <= 1.0, "optim.lr_floor must be in [0, 1]")
+        _check(0.0 <= self.label_smoothing < 1.0, "optim.label_smoothing must be in [0, 1)")
+        _check(self.ema_decay is None or 0.0 < self.ema_decay < 1.0, "optim.ema_decay must be in (0, 1)")
+
+
+@dataclass(kw_only=True)
+class DataConfig:
+    source: Literal["generate", "csv", "builtin", "dir"] = "builtin"
+    """generate: puzzles made by the solver (cached); csv: a Sudoku-Extreme CSV at `path`;
+    builtin: the real puzzles shipped in the package; dir: a dataset built by `sweeper data build`."""
+    path: str | None = None
+    """CSV file (source=csv) or built dataset folder (source=dir)."""
+    n_train: int = 1000
+    """Training puzzles (before augmentation)."""
+    n_test: int = 1000
+    """Held-out puzzles, split by puzzle (never by augmented copy)."""
+    difficulty: Literal["easy", "medium", "hard"] = "easy"
+    """For source=generate: easy = a solved grid with a number of blanks in [blanks_min, blanks_max]
+    keeping a unique solution; medium/hard = minimal puzzles filtered by rating."""
+    blanks_min: int = 20
+    """Fewest blanks of an easy generated puzzle."""
+    blanks_max: int = 35
+    """Most blanks of an easy generated puzzle."""
+    augment: bool = True
+    """On-the-fly augmentation in training: one of 8 dihedral transforms and a digit relabelling."""
+    permute_blank: bool = False
+    """Reproduce the reference's bug of permuting tokens 1-9 (swaps blank with a digit). Faithfulness only."""
+    seed: int = 0
+    """Seed of data generation and of the train/test split."""
+    cache_dir: str | None = None
+    """Where generated data is cached (default: $SWEEPER_CACHE or ~/.cache/sweeper)."""
+
+    def __post_init__(self) -> None:
+        _check(self.n_train >= 1 and self.n_test >= 1, "data.n_train and data.n_test must be >= 1")
+        _check(0 <= self.blanks_min <= self.blanks_max <= 64, "data blanks must satisfy 0 <= blanks_min <= blanks_max <= 64")
+        _check(self.source not in ("csv", "dir") or bool(self.path), f"data.path is required for data.source={self.source}")
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The network and its recursion."""
+    halt: HaltConfig = field(default_factory=HaltConfig)
+    """Training halting (ACT)."""
+    wta: WTAConfig = field(default_factory=WTAConfig)
+    """Winner-take-all over K chains."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimisers, schedule, losses, EMA."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Where puzzles come from."""
+    batch_size: int = 384
+    """Puzzle slots B per step (each runs K chains, so B*K rows)."""
+    steps: int = 8000
+    """Optimiser steps (one per ACT step of the slot pool)."""
+    eval_every: int = 500
+    """Evaluate (and checkpoint) every this many steps, and at the end."""
+    eval_puzzles: int | None = None
+    """Evaluate on the first N held-out puzzles (null = all)."""
+    eval_tau: float = 0.5
+    """Threshold for eval/mean_halt_step."""
+    log_every: int = 50
+    """Log train/* metrics every this many steps."""
+    seed: int = 0
+    """Seed of init, sampling, augmentation and exploration."""
+    device: str = "auto"
+    """auto (cuda if available, else cpu), cpu, cuda, cuda:N."""
+    precision: Literal["auto", "fp32", "bf16-autocast", "bf16"] = "auto"
+    """auto: bf16 autocast on CUDA, fp32 on CPU; bf16: pure-bf16 parameters (the paper)."""
+    compile: bool = False
+    """torch.compile the H-cycle (CUDA only; ignored on CPU where it costs ~40 s and gains nothing)."""
+    threads: int | None = None
+    """torch CPU threads (null = leave torch's default)."""
+    max_minutes: float | None = None
+    """Stop training after this wall time (the run still evaluates and checkpoints)."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept on disk (the older ones are the fallback if the newest is corrupt)."""
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1, "batch_size must be >= 1")
+        _check(self.steps >= 1, "steps must be >= 1")
+        _check(self.eval_every >= 1 and self.log_every >= 1, "eval_every and log_every must be >= 1")
+        _check(0.0 < self.eval_tau < 1.0, "eval_tau must be in (0, 1)")
+        _check(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1")
+
+
+# ---------------------------------------------------------------------------------------------------
+# dict <-> dataclass with key-path errors
+
+def _check(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ConfigError(msg)
+
+
+def _nearest(key: str, options: list[str], prefix: str = "") -> str:
+    m = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
+    pre = f"{prefix}." if prefix else ""
+    return f" (did you mean '{pre}{m[0]}'?)" if m else f" (valid: {', '.join(sorted(options))})"
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(str, args))}")
+        return value
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], path)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return str(value)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    return value
+
+
+def from_dict(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass `cls` from a (nested) dict; every key is checked, every value coerced."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        kp = f"{path}.{key}" if path else str(key)
+        if key not in names:
+            raise ConfigError(f"unknown key '{kp}'{_nearest(str(key), names, path)}")
+        kwargs[key] = _coerce(value, hints[key], kp)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(str(e)) from None
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> {'model.hidden': 512, ...} (for logging as params)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def set_dotted(d: dict, key: str, value: Any, root: type = None) -> None:
+    """Set d['a']['b'] = value for key 'a.b', checking every part against the dataclass tree."""
+    cls = root or TrainConfig
+    parts = key.split(".")
+    node = d
+    for i, part in enumerate(parts):
+        names = [f.name for f in dataclasses.fields(cls)]
+        if part not in names:
+            where = ".".join(parts[:i] + [part])
+            raise ConfigError(f"unknown key '{where}'{_nearest(part, names, '.'.join(parts[:i]))}")
+        tp = typing.get_type_hints(cls)[part]
+        if i == len(parts) - 1:
+            node[part] = value
+            return
+        if not dataclasses.is_dataclass(tp):
+            raise ConfigError(f"'{'.'.join(parts[:i + 1])}' is a value, not a section")
+        node = node.setdefault(part, {})
+        cls = tp
+
+
+def parse_value(text: str) -> Any:
+    """'0.02' -> 0.02, 'true' -> True, 'null' -> None, 'abc' -> 'abc' (YAML scalar rules)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_dict(name: str) -> dict:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset '{name}'{_nearest(name, preset_names())}")
+    data = yaml.safe_load(path.read_text()) or {}
+    base = data.pop("inherit", None)
+    if base:
+        merged = preset_dict(base)
+        _deep_update(merged, data)
+        return merged
+    return data
+
+
+def _deep_update(dst: dict, src: dict) -> None:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            _deep_update(dst[k], v)
+        else:
+            dst[k] = v
+
+
+def resolve(preset: str | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Preset (by name) + dotted overrides {'optim.muon_lr': 0.01} -> validated TrainConfig."""
+    d = preset_dict(preset) if preset else {}
+    for key, value in (overrides or {}).items():
+        set_dotted(d, key, value)
+    return from_dict(TrainConfig, d)
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """['a.b=1', 'c=x'] -> {'a.b': 1, 'c': 'x'}; a missing '=' is an error naming the item."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        k, v = item.split("=", 1)
+        out[k.strip()] = parse_value(v)
+    return out
+
+
+def describe(cls: type = TrainConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, default, docstring) for every field, read from the source's field docstrings."""
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    for a, b in zip(body, body[1:]):
+        if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(getattr(b, "value", None), ast.Constant):
+            docs[a.target.id] = " ".join(str(b.value.value).split())
+    rows = []
+    default = cls()
+    for f in dataclasses.fields(cls):
+        val = getattr(default, f.name)
+        if dataclasses.is_dataclass(val):
+            rows += describe(type(val), f"{prefix}{f.name}.")
+        else:
+            rows.append((f"{prefix}{f.name}", repr(val), docs.get(f.name, "")))
+    return rows
