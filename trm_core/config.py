@@ -78,10 +78,10 @@ class HaltConfig:
 @dataclass(kw_only=True)
 class WTAConfig:
     carry_h: Literal["copy_top1", "top1", "all"] = "copy_top1"
-    """z_H carry: copy_top1 copies the winner's z_H to all chains; all keeps each chain's own;
-    top1 keeps the winner's z_H in all chains and re-initialises the losers' z_L."""
+    """z_H carry: copy_top1 copies the winner's z_H to all chains (paper); all keeps each chain's own;
+    top1 keeps the winner's and restarts the losers from H_init."""
     carry_l: Literal["all", "top1", "copy_top1"] = "all"
-    """z_L carry: all keeps each chain's own z_L; copy_top1 copies the winner's; top1 re-initialises losers."""
+    """z_L carry: all keeps each chain's own z_L (paper); copy_top1 copies the winner's; top1 restarts losers."""
     expunge_cos: float | None = 0.95
     """Re-initialise a chain whose z_L has cosine > this with a lower-index chain (null = off)."""
     z_l_noise: float = 0.0

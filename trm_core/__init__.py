@@ -1,0 +1,15 @@
+"""trm_core: the Tiny Recursive Model, its WTA trainer and its evaluation. Imports only torch/numpy.
+
+`train` and `evaluate` are imported lazily so that `import trm_core` stays cheap.
+"""
+from trm_core.config import ConfigError, TrainConfig, resolve
+
+__all__ = ["ConfigError", "TrainConfig", "resolve", "train"]
+
+
+def __getattr__(name):
+    if name == "train":
+        from trm_core.trainer import train
+
+        return train
+    raise AttributeError(name)
