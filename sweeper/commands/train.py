@@ -1,0 +1,61 @@
+"""`sweeper train`: one training run of trm_core, with a progress bar and the final metrics."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sweeper.commands._common import friendly
+from sweeper.errors import UserError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("presets")(presets)
+
+
+@friendly
+def train(
+    preset: Annotated[str, typer.Option(help="Trainer preset: paper, paper-baseline, cpu-tiny, cpu-sweep, smoke.")] = "cpu-tiny",
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set model.k=4 (repeatable).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (checkpoints, config, metrics.jsonl). Default: runs/<preset>-seed<seed>.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Resume the run in this folder from its newest intact checkpoint.")] = None,
+) -> None:
+    """Train one TRM (WTA when model.k > 1) and print its final metrics."""
+    import json
+
+    from sweeper.progress import ProgressSink
+    from trm_core.config import parse_sets, resolve, to_dict
+
+    if resume is not None:
+        if not (resume / "config.json").is_file():
+            raise FileNotFoundError(str(resume / "config.json"))
+        from trm_core.config import TrainConfig, from_dict
+
+        cfg = from_dict(TrainConfig, json.loads((resume / "config.json").read_text()))
+        if set_:
+            raise UserError("--set cannot be combined with --resume (a resumed run keeps its config)")
+        run_dir = resume
+    else:
+        cfg = resolve(preset, parse_sets(set_ or []))
+        run_dir = out or Path("runs") / f"{preset}-seed{cfg.seed}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+
+    from trm_core.trainer import train as run_training
+
+    sink = ProgressSink(total=cfg.steps, metrics_path=run_dir / "metrics.jsonl")
+    final = run_training(cfg, sink, checkpoint_dir=run_dir / "checkpoints")
+    typer.echo(f"run folder: {run_dir}")
+    for key in sorted(final):
+        typer.echo(f"{key:32s} {final[key]:.4f}")
+
+
+def presets() -> None:
+    """List the trainer presets and every config key with its default and meaning."""
+    from trm_core.config import describe, preset_names
+
+    typer.echo("presets: " + ", ".join(preset_names()))
+    for key, default, doc in describe():
+        typer.echo(f"  {key:26s} {default:>10s}  {doc}")

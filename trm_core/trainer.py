@@ -1,0 +1,282 @@
+"""The TRM trainer with winner-take-all over K chains and deep supervision (one optimiser step per ACT step).
+
+    step -> refill halted slots -> ACT step (B*K rows) -> per-chain loss -> winner -> backward -> clip
+         -> Muon + AdamW step -> EMA -> carry -> halting -> maybe log / evaluate + checkpoint
+
+`train(cfg, sink, checkpoint_dir)` resumes from the newest intact checkpoint in `checkpoint_dir`; a run
+stopped at step N and resumed produces the same metrics as an uninterrupted one (bitwise on CPU).
+"""
+from __future__ import annotations
+
+import math
+import random
+import resource
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trm_core import checkpoint
+from trm_core.config import TrainConfig, to_dict
+from trm_core.data import PuzzleSet, load_splits
+from trm_core.model import TRM, make_tokens
+from trm_core.optim import EMA, build_optimizers, lr_scale, set_lr
+from trm_core.pool import Sampler, SlotPool
+from trm_core.sink import NullSink, Sink
+from trm_core.wta import carry, cell_loss, expunge_mask, gather_chain, winners
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on CUDA (paper), none on CPU (fp32: bf16 on CPU is slow and changes results)."""
+    if cfg.precision == "bf16-autocast" or (cfg.precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+class Run:
+    """Everything a training run holds; `state_dict()` is the checkpoint."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, train_set: PuzzleSet):
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)
+        self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        init_gen = torch.Generator().manual_seed(cfg.seed)
+        self.model = TRM(cfg.model, generator=init_gen).to(device)
+        if cfg.precision == "bf16":
+            self.model = self.model.to(torch.bfloat16)
+        self.ema = EMA(self.model, cfg.optim.ema_decay, cfg.optim.ema_start) if cfg.optim.ema_decay else None
+        self.muon, self.adamw = build_optimizers(self.model, cfg.optim)
+        self.inputs = torch.as_tensor(train_set.inputs, device=device)
+        self.labels = torch.as_tensor(train_set.labels, device=device)
+        self.sampler = Sampler.create(len(train_set), self.gen)
+        dtype = next(self.model.parameters()).dtype
+        self.pool = SlotPool(self.model, cfg.batch_size, device, dtype)
+        self.step = 0
+        self.chain_steps = 0
+        if cfg.compile and device.type == "cuda":
+            self.model.h_cycle = torch.compile(self.model.h_cycle)
+
+    def state_dict(self) -> dict:
+        return {
+            "config": to_dict(self.cfg), "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "muon": self.muon.state_dict(), "adamw": self.adamw.state_dict(),
+            "step": self.step, "chain_steps": self.chain_steps, "pool": self.pool.state_dict(),
+            "sampler": {"order": self.sampler.order, "pos": self.sampler.pos, "epoch": self.sampler.epoch},
+            "rng": {"gen": self.gen.get_state(), "torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                    "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        }
+
+    def load_state_dict(self, s: dict) -> None:
+        self.model.load_state_dict(s["model"])
+        if self.ema and s["ema"] is not None:
+            self.ema.load_state_dict(s["ema"])
+        self.muon.load_state_dict(s["muon"])
+        self.adamw.load_state_dict(s["adamw"])
+        self.step, self.chain_steps = s["step"], s["chain_steps"]
+        self.pool.load_state_dict(s["pool"])
+        self.sampler = Sampler(s["sampler"]["order"].to(self.device), s["sampler"]["pos"], s["sampler"]["epoch"])
+        self.gen.set_state(s["rng"]["gen"])
+        torch.set_rng_state(s["rng"]["torch"])
+        np.random.set_state(s["rng"]["numpy"])
+        random.setstate(s["rng"]["python"])
+        if s["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(s["rng"]["cuda"])
+
+    @property
+    def eval_model(self) -> TRM:
+        return self.ema.model if self.ema else self.model
+
+
+def train_step(run: Run) -> dict[str, torch.Tensor]:
+    """One deep-supervision step of the slot pool. Returns device tensors (no host sync here)."""
+    cfg, model, pool = run.cfg, run.model, run.pool
+    b, k = cfg.batch_size, cfg.model.k
+    # ALGO LOGIC: load new puzzles where the previous ones halted
+    pool.refill(model, run.sampler, run.inputs, run.labels, run.gen, cfg.data.augment, cfg.data.permute_blank,
+                cfg.model.z_l_init == "fresh")
+    set_lr((run.muon, run.adamw), lr_scale(run.step, cfg.steps, cfg.optim.warmup_steps, cfg.optim.lr_floor))
+    x = model.embed(make_tokens(pool.inputs)).repeat_interleave(k, dim=0)
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=autocast_dtype(cfg, run.device) is not None):
+        z_H, z_L, logits, q = model.act_step(x, pool.z_H.flatten(0, 1), pool.z_L.flatten(0, 1))
+    obj = wta_objective(logits, q, pool.labels, k, cfg)
+    loss, win, q_w, correct = obj["loss"], obj["winner"], obj["q_winner"], obj["correct"]
+
+    run.muon.zero_grad(set_to_none=True)
+    run.adamw.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf)
+    run.muon.step()
+    run.adamw.step()
+    if run.ema:
+        run.ema.update(model, run.step)
+
+    # ALGO LOGIC: carry (detached) and halting; all K chains of a puzzle halt on the winner's q
+    shape = (b, k, *pool.z_H.shape[2:])
+    pool.z_H, pool.z_L = carry(z_H.view(shape), z_L.view(shape), win, cfg.wta.carry_h, cfg.wta.carry_l, pool.h0, pool.l0)
+    if k > 1 and cfg.wta.expunge_cos is not None:
+        dup = expunge_mask(pool.z_L, cfg.wta.expunge_cos).view(b, k, 1, 1)
+        pool.z_L = torch.where(dup, pool.l0, pool.z_L)
+    if cfg.wta.z_l_noise > 0:
+        pool.z_L = pool.z_L + cfg.wta.z_l_noise * torch.randn(pool.z_L.shape, generator=run.gen, device=run.device, dtype=pool.z_L.dtype)
+    pool.steps += 1
+    explore = torch.rand(b, generator=run.gen, device=run.device) < cfg.halt.explore_prob
+    min_steps = explore * torch.randint(2, cfg.model.max_act_steps + 1, (b,), generator=run.gen, device=run.device)
+    halted = halt_decision(pool.steps, q_w, min_steps, cfg.model.max_act_steps, cfg.halt.tau)
+    pool.halted = halted
+    run.step += 1
+    run.chain_steps += b * k
+    return {"loss": loss.detach(), "lm_loss": obj["lm_loss"].detach(), "halt_loss": obj["halt_loss"].detach(),
+            "halt_rate": halted.float().mean(), "act_steps_sum": (pool.steps * halted).sum(), "halted": halted.sum(),
+            "puzzle_acc": correct.float().mean(), "grad_norm": grad_norm.detach(),
+            "winner_counts": torch.bincount(win, minlength=k)}
+
+
+def halt_decision(steps: torch.Tensor, q: torch.Tensor, min_steps: torch.Tensor, max_steps: int, tau: float) -> torch.Tensor:
+    """Halt at max steps, or when sigmoid(q) > tau once `min_steps` is reached.
+
+    Exploration as in the reference: each step, with probability explore_prob a puzzle draws a random
+    minimum step in [2, max] (else 0) before which confidence cannot halt it.
+    """
+    return (steps >= max_steps) | ((torch.sigmoid(q) > tau) & (steps >= min_steps))
+
+
+def wta_objective(logits: torch.Tensor, q: torch.Tensor, labels: torch.Tensor, k: int, cfg: TrainConfig) -> dict:
+    """WTA loss for rows laid out puzzle-major (row b*K + j = chain j of puzzle b).
+
+    Per puzzle, only the lowest-loss chain (fp32) contributes: its label-smoothed CE over the 81 cells
+    plus halt.loss_weight * BCE(q, whole grid right). With K = 1 this is the plain TRM loss.
+    """
+    b = labels.shape[0]
+    losses = cell_loss(logits, labels.repeat_interleave(k, dim=0), cfg.optim.label_smoothing, cfg.optim.loss).view(b, k)
+    win = winners(losses)
+    lm_loss = gather_chain(losses, win).mean()
+    logits_w = gather_chain(logits.view(b, k, *logits.shape[1:]), win)
+    q_w = gather_chain(q.view(b, k), win).float()
+    correct = (logits_w.argmax(-1) == labels).all(-1)
+    halt_loss = F.binary_cross_entropy_with_logits(q_w, correct.float())
+    return {"loss": lm_loss + cfg.halt.loss_weight * halt_loss, "lm_loss": lm_loss, "halt_loss": halt_loss,
+            "winner": win, "q_winner": q_w, "correct": correct, "chain_losses": losses}
+
+
+@torch.no_grad()
+def evaluate_full(model: TRM, data: PuzzleSet, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+    """The in-training evaluation: one chain (L_init[0]), all max ACT steps, prediction from the last step.
+
+    eval/mean_halt_step is the first step with sigmoid(q) > eval_tau (max steps if never).
+    """
+    n = len(data) if cfg.eval_puzzles is None else min(cfg.eval_puzzles, len(data))
+    model.eval()
+    cells = puzzles = halt_sum = 0.0
+    bs = max(cfg.batch_size * cfg.model.k, 64)
+    use_bf16 = autocast_dtype(cfg, device) is not None
+    for start in range(0, n, bs):
+        x_in = torch.as_tensor(data.inputs[start:start + bs], device=device).long()
+        y = torch.as_tensor(data.labels[start:start + bs], device=device).long()
+        m = len(x_in)
+        x = model.embed(make_tokens(x_in))
+        z_H, z_L = model.init_h(m), model.init_l(torch.zeros(m, dtype=torch.long, device=device))
+        halt_at = torch.full((m,), cfg.model.max_act_steps, device=device)
+        for step in range(1, cfg.model.max_act_steps + 1):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                z_H, z_L, logits, q = model.act_step(x, z_H, z_L)
+            first = (torch.sigmoid(q.float()) > cfg.eval_tau) & (halt_at == cfg.model.max_act_steps)
+            halt_at = torch.where(first & (step < halt_at), torch.full_like(halt_at, step), halt_at)
+        right = logits.argmax(-1) == y
+        cells += right.float().mean(-1).sum().item()
+        puzzles += right.all(-1).float().sum().item()
+        halt_sum += halt_at.sum().item()
+    return {"eval/puzzle_acc": puzzles / n, "eval/cell_acc": cells / n, "eval/mean_halt_step": halt_sum / n}
+
+
+def _peak_mem_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def train(cfg: TrainConfig, sink: Sink | None = None, checkpoint_dir: str | Path | None = None,
+          should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
+    """Train (or resume) one run; report through `sink`; return the final metrics."""
+    sink = sink or NullSink()
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    train_set, test_set = load_splits(cfg.data)
+    run = Run(cfg, device, train_set)
+    ckpt_root = Path(checkpoint_dir) if checkpoint_dir else None
+    if ckpt_root and (state := checkpoint.load_latest(ckpt_root, map_location=device)):
+        run.load_state_dict(state)
+    final: dict[str, float] = {}
+    window: list[dict] = []
+    t0, t_window, cs_window = time.monotonic(), time.perf_counter(), run.chain_steps
+    try:
+        while run.step < cfg.steps:
+            window.append(train_step(run))
+            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+                metrics = _summarise(window, run, time.perf_counter() - t_window, run.chain_steps - cs_window)
+                window, t_window, cs_window = [], time.perf_counter(), run.chain_steps
+                sink.log(metrics, run.step)
+                final.update(metrics)
+            out_of_time = cfg.max_minutes is not None and time.monotonic() - t0 > 60 * cfg.max_minutes
+            stop = out_of_time or (should_stop is not None and should_stop())
+            if run.step % cfg.eval_every == 0 or run.step == cfg.steps or stop:
+                if window:  # catch a divergence before it is checkpointed
+                    _check_finite(window, run.step)
+                final.update(_evaluate_and_checkpoint(run, test_set, sink, ckpt_root))
+            if stop:
+                final["stopped"] = 1.0
+                break
+    finally:
+        sink.close()
+    return final
+
+
+def _evaluate_and_checkpoint(run: Run, test_set: PuzzleSet, sink: Sink, ckpt_root: Path | None) -> dict[str, float]:
+    metrics = evaluate_full(run.eval_model, test_set, run.cfg, run.device)
+    metrics["cost/chain_steps"] = float(run.chain_steps)
+    path = checkpoint.save(ckpt_root, run.step, run.state_dict(), keep=run.cfg.keep_checkpoints) if ckpt_root else None
+    sink.on_eval(metrics, run.step, path)
+    return metrics
+
+
+def _check_finite(window: list[dict], step: int) -> None:
+    loss = torch.stack([w["loss"] for w in window])
+    if not torch.isfinite(loss).all():
+        raise TrainingDiverged(f"loss became {loss[~torch.isfinite(loss)][0].item()} by step {step}")
+
+
+def _summarise(window: list[dict], run: Run, seconds: float, chain_steps: int) -> dict[str, float]:
+    """Average a window of step outputs into namespaced metrics (one host sync per log)."""
+    _check_finite(window, run.step)
+    mean = lambda key: torch.stack([w[key].float() for w in window]).mean().item()  # noqa: E731
+    halted = sum(w["halted"] for w in window).item()
+    wins = sum(w["winner_counts"] for w in window).float()
+    metrics = {
+        "train/loss": mean("loss"), "train/lm_loss": mean("lm_loss"), "train/halt_loss": mean("halt_loss"),
+        "train/halt_rate": mean("halt_rate"), "train/puzzle_acc": mean("puzzle_acc"),
+        "train/grad_norm": mean("grad_norm"),
+        "train/lr_scale": lr_scale(run.step - 1, run.cfg.steps, run.cfg.optim.warmup_steps, run.cfg.optim.lr_floor),
+        "cost/chain_steps": float(run.chain_steps),
+        "perf/chain_steps_per_s": chain_steps / max(seconds, 1e-9),
+        "perf/peak_mem_mb": _peak_mem_mb(run.device),
+    }
+    if halted:  # mean ACT steps of the puzzles that halted in this window
+        metrics["train/mean_act_steps"] = sum(w["act_steps_sum"] for w in window).item() / halted
+    for i, share in enumerate((wins / wins.sum()).tolist()):
+        metrics[f"train/winner_share/{i}"] = share
+    return metrics
