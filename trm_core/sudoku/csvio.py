@@ -43,7 +43,10 @@ class CsvPuzzles:
 
 
 def _open(path: Path, mode: str) -> IO[bytes]:
-    return gzip.open(path, mode) if path.suffix == ".gz" else open(path, mode)
+    if path.suffix != ".gz":
+        return open(path, mode)
+    # mtime=0 keeps a written .gz byte-identical across runs
+    return gzip.GzipFile(path, mode, mtime=0)
 
 
 def _row_error(fields: list[bytes]) -> str:
