@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from types import SimpleNamespace
 
 import numpy as np
@@ -123,46 +121,6 @@ class Scripted(nn.Module):
         chain, step = z_L[:, 0, 0].long(), z_H[:, 0, 0].long()
         logits = 10 * nn.functional.one_hot(chain + 2, 12).float().unsqueeze(1).expand(-1, 81, -1)
         return z_H, z_L, logits, self.script[chain, step - 1]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def augment_module():
-    """Until trm_core/augment.py lands, a stand-in with its documented signatures (t 0..3 rotations, 4..7 transposed)."""
-    try:
-        import trm_core.augment  # noqa: F401
-
-        yield
-        return
-    except ImportError:
-        pass
-    stub = types.ModuleType("trm_core.augment")
-
-    def dihedral(x, t):
-        g = x.reshape(x.shape[0], 9, 9, *x.shape[2:])
-        g = g.transpose(1, 2) if t >= 4 else g
-        return torch.rot90(g, t % 4, dims=(1, 2)).reshape(x.shape)
-
-    def inverse_dihedral(x, t):
-        g = torch.rot90(x.reshape(x.shape[0], 9, 9, *x.shape[2:]), -(t % 4), dims=(1, 2))
-        return (g.transpose(1, 2) if t >= 4 else g).reshape(x.shape)
-
-    def relabel_digits(grids, perm):
-        table = torch.cat([torch.arange(2).expand(len(perm), 2), perm + 2, torch.full((len(perm), 1), 11)], 1)
-        return table.gather(1, grids.long())
-
-    def relabel_logits_back(logits, perm):
-        idx = torch.cat([torch.arange(2).expand(len(perm), 2), perm + 2, torch.full((len(perm), 1), 11)], 1)
-        return logits.gather(2, idx.unsqueeze(1).expand(-1, logits.shape[1], -1))
-
-    stub.dihedral, stub.inverse_dihedral = dihedral, inverse_dihedral
-    stub.relabel_digits, stub.relabel_logits_back = relabel_digits, relabel_logits_back
-    sys.modules["trm_core.augment"] = stub
-    import trm_core
-
-    trm_core.augment = stub
-    yield
-    del sys.modules["trm_core.augment"]
-    del trm_core.augment
 
 
 @pytest.fixture(scope="module")
