@@ -86,31 +86,63 @@ def _units_complete(digits: np.ndarray) -> np.ndarray:
     return np.bitwise_or.reduce(bits[:, UNITS], axis=2) == 0x1FF
 
 
-def _parse_chunk(lines: list[bytes]) -> tuple[np.ndarray, ...] | int:
-    """Parse and check a chunk of non-empty lines; returns the arrays, or the index of the first bad row."""
-    fields = [ln.split(b",") for ln in lines]
-    n = len(fields)
-    ok = np.fromiter((len(f) == 4 and len(f[1]) == 81 and len(f[2]) == 81 for f in fields), bool, n)
+def _gather(b: np.ndarray, begin: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """[n, max(length)] bytes b[begin + k] for k < length, zero beyond (fields of varying width)."""
+    width = max(int(length.max()), 1)
+    k = np.arange(width)
+    inside = k < length[:, None]
+    return np.where(inside, b[np.minimum(begin[:, None] + k, len(b) - 1)], 0).astype(np.uint8)
+
+
+def _ratings(b: np.ndarray, begin: np.ndarray, end: np.ndarray) -> np.ndarray | int:
+    """Ratings as float32 (integers parsed with numpy, anything else row by row), or the index of a bad one."""
+    length = end - begin
+    digits = _gather(b, begin, length).astype(np.int64) - ord("0")
+    inside = np.arange(digits.shape[1]) < length[:, None]
+    if (length >= 1).all() and (length <= 9).all() and ((digits >= 0) & (digits <= 9) | ~inside).all():
+        powers = np.where(inside, 10 ** np.clip(length[:, None] - 1 - np.arange(digits.shape[1]), 0, None), 0)
+        return (digits * powers).sum(1).astype(np.float32)
+    out = np.empty(len(begin), np.float32)
+    for i in range(len(begin)):  # rare: decimals, exponents or empty ratings
+        try:
+            out[i] = _parse_rating(b[begin[i]:end[i]].tobytes())
+        except ValueError:
+            return i
+    return out
+
+
+def _parse_block(buf: bytes) -> tuple[tuple[np.ndarray, ...] | None, int, list[bytes]]:
+    """Parse whole lines (each ending in newline) with numpy; returns (arrays, -1, []) or
+    (None, index of the first bad line in buf, the lines). Empty lines are skipped."""
+    b = np.frombuffer(buf, np.uint8)
+    nl = np.flatnonzero(b == ord("\n"))
+    starts = np.concatenate(([0], nl[:-1] + 1))
+    ends = nl - ((nl > starts) & (b[np.maximum(nl - 1, 0)] == ord("\r")))
+    rows = np.flatnonzero(ends > starts)
+    s, e = starts[rows], ends[rows]
+
+    def fail(i: int):
+        return None, int(rows[i]), [buf[a:z] for a, z in zip(starts, ends)]
+
+    commas = np.append(np.flatnonzero(b == ord(",")), len(b) + 3)
+    lo, hi = np.searchsorted(commas, s), np.searchsorted(commas, e)
+    c0, c1, c2 = (commas[np.minimum(lo + k, len(commas) - 1)] for k in range(3))
+    ok = (hi - lo == 3) & (c1 - c0 == 82) & (c2 - c1 == 82)
     if not ok.all():
-        return int(np.argmin(ok))
-    q = _Q_LUT[np.frombuffer(b"".join(f[1] for f in fields), np.uint8)].reshape(n, 81)
-    a = _A_LUT[np.frombuffer(b"".join(f[2] for f in fields), np.uint8)].reshape(n, 81)
+        return fail(int(np.argmin(ok)))
+    cells = np.arange(81)
+    q = _Q_LUT[b[(c0 + 1)[:, None] + cells]]
+    a = _A_LUT[b[(c1 + 1)[:, None] + cells]]
     good = (q != 255).all(1) & (a != 255).all(1)
     good &= ((q == 0) | (q == a)).all(1)
     good &= _units_complete(np.where(a == 255, 1, a)).all(1)
-    try:
-        ratings = np.array([f[3] for f in fields]).astype(np.float32)
-    except ValueError:  # an empty or malformed rating: parse one by one to find it
-        ratings = np.empty(n, np.float32)
-        for i, f in enumerate(fields):
-            try:
-                ratings[i] = _parse_rating(f[3])
-            except ValueError:
-                good[i] = False
-                break
+    ratings = _ratings(b, c2 + 1, e)
+    if isinstance(ratings, int):
+        good[ratings:] = False  # report whichever comes first, this rating or an earlier bad row
     if not good.all():
-        return int(np.argmin(good))
-    return q, a, ratings, np.array([f[0] for f in fields])
+        return fail(int(np.argmin(good)))
+    src = _gather(b, s, c0 - s)
+    return (q, a, ratings, src.view(f"S{src.shape[1]}").ravel()), -1, []
 
 
 def iter_csv(path: str | Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
@@ -122,19 +154,18 @@ def iter_csv(path: str | Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndar
             raise ConfigError(f"{path}:1: expected header '{HEADER}', got '{header[:60]}'")
         first_line = 2
         while True:
-            raw = f.readlines(_CHUNK_BYTES)
-            if not raw:
+            buf = f.read(_CHUNK_BYTES)
+            if not buf:
                 return
-            stripped = [ln.rstrip(b"\r\n") for ln in raw]
-            keep = [i for i, ln in enumerate(stripped) if ln.strip()]  # blank lines are skipped
-            lines = [stripped[i] for i in keep]
-            if lines:
-                parsed = _parse_chunk(lines)
-                if isinstance(parsed, int):
-                    reason = _row_error(lines[parsed].split(b","))
-                    raise ConfigError(f"{path}:{first_line + keep[parsed]}: {reason}")
+            if not buf.endswith(b"\n"):  # finish the last line, or add the newline a file may lack
+                buf += f.readline()
+                buf += b"" if buf.endswith(b"\n") else b"\n"
+            parsed, bad, lines = _parse_block(buf)
+            if parsed is None:
+                raise ConfigError(f"{path}:{first_line + bad}: {_row_error(lines[bad].split(b','))}")
+            if len(parsed[0]):
                 yield parsed
-            first_line += len(raw)
+            first_line += buf.count(b"\n")
 
 
 def read_csv(path: str | Path) -> CsvPuzzles:
