@@ -138,9 +138,7 @@ class _Parser:
             if self.peek() == ("op", "("):
                 return self.call(text, depth)
             if text not in self.names:
-                near = difflib.get_close_matches(text, sorted(self.names), n=1, cutoff=0.5)
-                hint = f" (did you mean '{near[0]}'?)" if near else ""
-                raise ExprError(f"unknown name {text!r}{hint}")
+                raise ExprError(f"unknown name {text!r}{_hint(text, self.names)}")
             self.used.add(text)
             return ("name", text)
         if text == "(":
@@ -159,6 +157,14 @@ class _Parser:
             args.append(self.expr(depth + 1))
         self.expect(")")
         return ("call", func, *args)
+
+
+def _hint(name: str, names: set[str]) -> str:
+    by_lower = {n.lower(): n for n in sorted(names)}  # 'k' should suggest 'K'
+    near = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
+    if near:
+        return f" (did you mean '{by_lower[near[0]]}'?)"
+    return f" (known: {', '.join(sorted(names))})" if 0 < len(names) <= 8 else ""
 
 
 def _eval(tree: tuple, values: Mapping[str, float]) -> float:

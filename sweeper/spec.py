@@ -739,6 +739,9 @@ def _range(name: str, kind: str, low: Any, high: Any, where: str, log: bool = Fa
 
 def _hydra(name: str, text: str, where: str) -> Param:
     m = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*\((.*)\)\s*", text, re.S)
+    if not m and re.match(r"\s*[A-Za-z_]\w*\s*\(", text):
+        raise Problem(f"{where}: malformed sweep function {text.strip()!r} (in a {{...}} mapping, quote it: "
+                      "commas split YAML flow mappings)"[:300])
     if not m:  # a plain string is a constant, e.g. `model.swiglu: standard`
         return _choices(name, [text], where, constant=True)
     func, args = m.group(1), _split(m.group(2), where)
