@@ -29,12 +29,20 @@ def validate(
     from sweeper import space
     from sweeper.spec import load_spec
 
+    from sweeper.errors import UserError
+    from trm_core.config import ConfigError
+
     spec = load_spec(spec_path)
     has_gpu = _detect_gpu() if gpu is None else gpu
     preset, profile_line = space.resolve_profile(spec, has_gpu)
-    sampler = space.make_sampler(spec)  # fails here (not mid-sweep) if the method's backend is missing
-    for baseline in spec.baseline or ({},):
-        space.trial_config(spec, baseline, spec.seeds[0], preset)
+    try:  # what would fail when the sweep starts fails here, named with the file
+        sampler = space.make_sampler(spec)
+        for baseline in spec.baseline or ({},):
+            space.trial_config(spec, baseline, spec.seeds[0], preset)
+        gpu_text = _share_text(spec, space.gpu_share, spec.gpu, preset)
+        cpu_text = _share_text(spec, space.cpu_share, spec.cpus, preset)
+    except (UserError, ConfigError) as e:
+        raise UserError(f"{spec_path}: {e}") from None
 
     console = Console(highlight=False)
     console.print(f"[bold]{spec.name}[/bold]  {spec_path}  (spec hash {spec.spec_hash})")
@@ -50,8 +58,6 @@ def validate(
     console.print(f"method: {spec.method} ({type(sampler).__name__}); objective: {objectives}")
     console.print(_trials_line(spec, space))
     console.print(profile_line)
-    gpu_text = _share_text(spec, space.gpu_share, spec.gpu, preset)
-    cpu_text = _share_text(spec, space.cpu_share, spec.cpus, preset)
     console.print(f"resources per trial: gpu {gpu_text}, cpus {cpu_text}")
     console.print(_limits_line(spec))
 

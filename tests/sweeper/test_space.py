@@ -1,0 +1,147 @@
+"""SweepSpec -> Optuna: distributions, samplers, counts, trial configs, resources, profiles."""
+import importlib.util
+import textwrap
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from sweeper import space
+from sweeper.errors import UserError
+from sweeper.spec import load_spec
+
+WANDB = """
+method: random
+run_cap: 4
+parameters:
+  model.k: {values: [1, 2, 4, 8]}
+  model.swiglu: {distribution: categorical, values: [modified, standard]}
+  halt.tau: {distribution: uniform, min: 0.3, max: 0.9}
+  optim.muon_lr: {distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-2}
+  optim.muon_ns_steps: {distribution: int_uniform, min: 1, max: 7, q: 2}
+  optim.muon_wd: {distribution: q_uniform, min: 0.0, max: 0.1, q: 0.025}
+  model.l_cycles: {distribution: int_uniform, min: 2, max: 6}
+  optim.adam_lr: {value: 0.001}
+"""
+HYDRA = """
+method: random
+run_cap: 4
+parameters:
+  model.k: choice(1, 2, 4, 8)
+  model.swiglu: choice(modified, standard)
+  halt.tau: interval(0.3, 0.9)
+  optim.muon_lr: tag(log, interval(1e-4, 1e-2))
+  optim.muon_ns_steps: range(1, 9, 2)
+  optim.muon_wd: range(0.0, 0.11, 0.025)
+  model.l_cycles: int(interval(2, 6))
+  optim.adam_lr: 0.001
+"""
+
+
+def spec_of(tmp_path, text, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return load_spec(path)
+
+
+def test_wandb_and_hydra_files_give_the_same_space(tmp_path):
+    wandb, hydra = spec_of(tmp_path, WANDB, "w.yaml"), spec_of(tmp_path, HYDRA, "h.yaml")
+    assert space.build_distributions(wandb) == space.build_distributions(hydra)
+    assert wandb.parameters == hydra.parameters
+    dists = space.build_distributions(wandb)
+    assert dists["model.k"] == CategoricalDistribution([1, 2, 4, 8])
+    assert dists["halt.tau"] == FloatDistribution(0.3, 0.9)
+    assert dists["optim.muon_lr"] == FloatDistribution(1e-4, 1e-2, log=True)
+    assert dists["optim.muon_ns_steps"] == IntDistribution(1, 7, step=2)
+    assert dists["optim.muon_wd"] == FloatDistribution(0.0, 0.1, step=0.025)
+    assert dists["model.l_cycles"] == IntDistribution(2, 6)
+    assert "optim.adam_lr" not in dists  # constants are applied by trial_config, not sampled
+
+
+def test_grid_sampler_visits_the_full_grid(tmp_path):
+    spec = spec_of(tmp_path, "parameters: {model.k: {values: [1, 2, 4]}, optim.muon_ns_steps: 'range(3, 6)'}\n")
+    assert space.grid_size(spec) == 9 and space.grid_space(spec)["optim.muon_ns_steps"] == [3, 4, 5]
+    dists = space.build_distributions(spec)
+    seen = set()
+
+    def objective(trial):  # GridSampler stops the study itself once the grid is exhausted
+        params = {"model.k": trial.suggest_categorical("model.k", dists["model.k"].choices),
+                  "optim.muon_ns_steps": trial.suggest_int("optim.muon_ns_steps", 3, 5)}
+        seen.add(tuple(sorted(params.items())))
+        return 0.0
+
+    study = optuna.create_study(sampler=space.make_sampler(spec, seed=1), directions=space.directions(spec))
+    study.optimize(objective, n_trials=20)
+    assert len(study.trials) == 9
+    assert len(seen) == 9
+
+
+@pytest.mark.parametrize("method, cls", [("random", "RandomSampler"), ("tpe", "TPESampler"), ("bayes", "TPESampler"),
+                                         ("gp", "GPSampler"), ("nsga2", "NSGAIISampler"), ("qmc", "QMCSampler")])
+def test_each_method_gets_its_sampler(tmp_path, method, cls):
+    spec = spec_of(tmp_path, f"method: {method}\nrun_cap: 5\nparameters: {{halt.tau: 'interval(0.3, 0.9)'}}\n")
+    sampler = space.make_sampler(spec, seed=3)
+    assert type(sampler).__name__ == cls
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    trial = study.ask(space.build_distributions(spec))
+    assert 0.3 <= trial.params["halt.tau"] <= 0.9
+
+
+def test_cmaes_needs_its_package(tmp_path):
+    spec = spec_of(tmp_path, "method: cmaes\nrun_cap: 5\nparameters: {halt.tau: 'interval(0.3, 0.9)'}\n")
+    if importlib.util.find_spec("cmaes") is None:
+        with pytest.raises(UserError, match="cmaes needs the 'cmaes' package"):
+            space.make_sampler(spec)
+    else:
+        assert type(space.make_sampler(spec)).__name__ == "CmaEsSampler"
+
+
+def test_trial_count_is_configurations_times_seeds_capped_by_run_cap(tmp_path):
+    grid = "parameters: {model.k: {values: [1, 2, 4, 8]}}\nseeds: [0, 1]\n"
+    assert space.trial_count(spec_of(tmp_path, grid + "baseline: []\n")) == 8
+    assert space.trial_count(spec_of(tmp_path, grid)) == 10  # + the base config, once per seed
+    assert space.trial_count(spec_of(tmp_path, grid + "run_cap: 6\n")) == 6
+    assert space.trial_count(spec_of(tmp_path, "method: tpe\nrun_cap: 12\nparameters: {halt.tau: 'interval(0.3, 0.9)'}\n")) == 12
+    assert space.grid_size(spec_of(tmp_path, "method: tpe\nrun_cap: 12\nparameters: {halt.tau: 'interval(0.3, 0.9)'}\n")) is None
+
+
+def test_directions_follow_the_metrics(tmp_path):
+    spec = spec_of(tmp_path, "metrics: [{name: eval/puzzle_acc}, {name: cost/chain_steps, goal: minimize}]\n")
+    assert space.directions(spec) == ["maximize", "minimize"]
+
+
+def test_trial_config_applies_base_then_constants_then_params_then_seed(tmp_path):
+    spec = spec_of(tmp_path, """
+        base: {overrides: {model.hidden: 48, model.k: 2, halt.tau: 0.7}}
+        parameters: {model.k: {values: [1, 4]}, halt.tau: {value: 0.6}}
+        seeds: [5]
+    """)
+    cfg = space.trial_config(spec, {"model.k": 4}, seed=5, profile_preset="cpu-sweep")
+    assert (cfg.model.hidden, cfg.model.k, cfg.halt.tau, cfg.seed, cfg.steps) == (48, 4, 0.6, 5, 600)
+    assert space.trial_config(spec, {}, seed=1, profile_preset="cpu-sweep").model.k == 2
+
+
+def test_base_preset_wins_over_profile(tmp_path):
+    spec = spec_of(tmp_path, "base: {preset: smoke}\nprofile: cpu-sweep\n")
+    assert space.resolve_profile(spec, has_gpu=True)[0] == "smoke"
+    assert space.trial_config(spec, {}, 0, "paper").steps == 12
+
+
+def test_resolve_profile(tmp_path):
+    auto = spec_of(tmp_path, "seeds: [0]\n")
+    assert space.resolve_profile(auto, has_gpu=True)[0] == "paper"
+    preset, line = space.resolve_profile(auto, has_gpu=False)
+    assert preset == "cpu-sweep" and "auto" in line and "cpu-sweep" in line
+    assert space.resolve_profile(spec_of(tmp_path, "profile: smoke\n"), has_gpu=True)[0] == "smoke"
+
+
+def test_resource_shares(tmp_path):
+    spec = spec_of(tmp_path, "resources: {gpu: '0.125 * K'}\ncpus: 'max(1, model.k / 2)'\nparameters: {model.k: {values: [1, 4, 16]}}\n")
+    assert space.gpu_share(spec, {"model.k": 4}) == 0.5
+    assert space.gpu_share(spec, {"model.k": 16}) == 2.0
+    assert space.cpu_share(spec, {"model.k": 4}, "cpu-sweep") == 2.0
+    assert space.cpu_share(spec, {"model.k": 1}) == 1.0
+    assert space.gpu_share(spec_of(tmp_path, "resources: {trials_per_gpu: 4}\n"), {}) == 0.25
+    odd = spec_of(tmp_path, "resources: {gpu: '0.75 * K'}\nparameters: {model.k: {values: [1, 2]}}\n")
+    with pytest.raises(UserError, match=r"resources.gpu: '0.75 \* K' gives 1.5"):
+        space.gpu_share(odd, {"model.k": 2})
