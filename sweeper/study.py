@@ -1,0 +1,231 @@
+"""The sweep's Optuna study: a journal file in the sweep directory, and the trial bookkeeping around it.
+
+One Optuna trial is one Ray trial is one (configuration, seed). The journal is the source of truth for
+what has run: after a crash it may be ahead of Ray's own experiment state, so `StudyBroker` reconciles
+the two instead of trusting either alone:
+
+- a RUNNING Optuna trial that no live Ray trial owns (asked just before a kill -9) is handed out again
+  with the same number, so its Ray trial resumes from the checkpoints in trials/tNNNN; it is never
+  asked anew, so nothing is suggested twice and nothing is lost;
+- the seeds of a configuration are enqueued from the journal itself (`group` user attribute), so a
+  crash between two seeds cannot drop or duplicate one;
+- the count of trials is capped from the journal, so a Ray state that lost finished trials does not
+  make the sweep run extra ones;
+- a trial stopped early by the scheduler is told PRUNED (Ray's stock OptunaSearch tells it COMPLETE
+  with its early score, which would mislead the sampler and the dashboard).
+
+This module and sweeper/space.py are the only ones that import Optuna.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from sweeper import space
+from sweeper.spec import SweepSpec
+from sweeper.sweepdir import SweepDir
+
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def open_study(journal: Path, spec: SweepSpec, create: bool = True) -> optuna.Study:
+    """The sweep's study in `journal` (created if missing and `create`).
+
+    The sampler is reseeded with sampler_seed + the number of trials already in the study, so a
+    resumed sweep does not replay the random draws of its first session.
+    """
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    if not create:
+        return optuna.load_study(study_name=spec.name, storage=storage)
+    study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True,
+                                directions=space.directions(spec),
+                                sampler=optuna.samplers.RandomSampler(seed=spec.sampler_seed))
+    study.sampler = space.make_sampler(spec, seed=spec.sampler_seed + len(study.get_trials(deepcopy=False)))
+    return study
+
+
+def load_trials(journal: Path, name: str) -> list[optuna.trial.FrozenTrial]:
+    """Every trial of sweep `name`, read-only (safe while a driver appends to the journal)."""
+    if not Path(journal).is_file():
+        return []
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    except KeyError:
+        return []
+
+
+class StudyBroker:
+    """Hands out (number, params, seed, baseline) for new Ray trials and records how they ended."""
+
+    def __init__(self, sweep: SweepDir, spec: SweepSpec, total: int, baselines: list[dict[str, Any]]):
+        self.sweep, self.spec, self.total = sweep, spec, total
+        self.journal = sweep.journal
+        self.baselines = baselines
+        """Per baseline: {'params': Optuna params, 'overrides': dotted keys applied on top}."""
+        self.owned: set[int] = set()
+        """Numbers of RUNNING trials that a Ray trial of this experiment runs."""
+        self._study: optuna.Study | None = None
+
+    def __getstate__(self) -> dict:  # Ray pickles the searcher; the study is reopened from the journal
+        return {**self.__dict__, "_study": None}
+
+    @property
+    def study(self) -> optuna.Study:
+        if self._study is None:
+            self._study = open_study(self.journal, self.spec)
+        return self._study
+
+    def finished_count(self) -> int:
+        """Trials that ended (COMPLETE, PRUNED or FAIL)."""
+        return sum(t.state in FINISHED_STATES for t in self.study.get_trials(deepcopy=False))
+
+    def enqueue_baselines(self) -> None:
+        """Enqueue each baseline (first seed) once; later seeds follow through the group logic."""
+        present = {t.user_attrs.get("baseline") for t in self.study.get_trials(deepcopy=False)}
+        for i, b in enumerate(self.baselines):
+            if i not in present:
+                self.study.enqueue_trial(b["params"], user_attrs={"baseline": i, "seed": self.spec.seeds[0]})
+
+    def next_trial(self) -> dict[str, Any] | None:
+        """The next trial to run, or None when the sweep has all its trials."""
+        trials = self.study.get_trials(deepcopy=False)
+        orphan = next((t for t in trials if t.state == TrialState.RUNNING and t.number not in self.owned), None)
+        if orphan is not None:
+            return self._handout(self._live(orphan.number))
+        if sum(t.state != TrialState.WAITING for t in trials) >= self.total:
+            return None
+        if not any(t.state == TrialState.WAITING for t in trials):
+            self._enqueue_missing_seed(trials)
+        return self._handout(self.study.ask(space.build_distributions(self.spec)))
+
+    def _enqueue_missing_seed(self, trials: list[optuna.trial.FrozenTrial]) -> None:
+        groups: dict[int, list[optuna.trial.FrozenTrial]] = {}
+        for t in trials:
+            if "group" in t.user_attrs:
+                groups.setdefault(t.user_attrs["group"], []).append(t)
+        for group, members in sorted(groups.items()):
+            have = {m.user_attrs.get("seed") for m in members}
+            missing = [s for s in self.spec.seeds if s not in have]
+            if missing:
+                first = min(members, key=lambda m: m.number)
+                attrs = {"group": group, "seed": missing[0]}
+                if "baseline" in first.user_attrs:
+                    attrs["baseline"] = first.user_attrs["baseline"]
+                self.study.enqueue_trial(first.params, user_attrs=attrs)
+                return
+
+    def _handout(self, trial: optuna.Trial) -> dict[str, Any]:
+        attrs = trial.user_attrs
+        if "group" not in attrs:  # a new configuration (or a baseline): it heads its group of seeds
+            trial.set_user_attr("group", trial.number)
+        seed = attrs.get("seed", self.spec.seeds[0])
+        trial.set_user_attr("seed", seed)
+        self.owned.add(trial.number)
+        baseline = attrs.get("baseline")
+        overrides = dict(self.baselines[baseline]["overrides"]) if baseline is not None else {}
+        return {"number": trial.number, "params": dict(trial.params), "seed": seed,
+                "baseline": baseline, "overrides": overrides}
+
+    def _live(self, number: int) -> optuna.Trial:
+        storage = self.study._storage  # noqa: SLF001 -- Study exposes no public storage accessor
+        study_id = storage.get_study_id_from_name(self.spec.name)
+        return optuna.Trial(self.study, storage.get_trial_id_from_study_id_trial_number(study_id, number))
+
+    def report(self, number: int, value: float, step: int) -> None:
+        """An intermediate value of a single-objective trial (repeats after a resume are ignored)."""
+        if len(self.spec.metrics) > 1 or value is None or not math.isfinite(value):
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "step already reported" after a resume: expected
+            self._live(number).report(float(value), int(step))
+
+    def finish(self, number: int, state: str, result: Mapping[str, Any] | None, reason: str | None) -> str:
+        """Tell Optuna how trial `number` ended; returns the state recorded (COMPLETE may become FAIL
+        when the result lacks the metric)."""
+        self.owned.discard(number)
+        values = None
+        if state == "COMPLETE":
+            values = [(result or {}).get(m.name) for m in self.spec.metrics]
+            if any(v is None or not math.isfinite(float(v)) for v in values):
+                state, reason = "FAIL", f"final result has no finite {', '.join(m.name for m in self.spec.metrics)}"
+        told = next(t for t in self.study.get_trials(deepcopy=False) if t.number == number)
+        if told.state in FINISHED_STATES:  # told before a crash, and Ray's state did not know yet
+            return told.state.name
+        trial = self._live(number)
+        if reason:
+            trial.set_user_attr("reason", reason[:500])
+        values = values[0] if values and len(values) == 1 else values
+        try:
+            self.study.tell(number, values if state == "COMPLETE" else None, state=TrialState[state],
+                            skip_if_finished=True)
+        except RuntimeError as e:
+            # GridSampler.after_trial calls study.stop() once the grid is used up, which Optuna only
+            # allows inside study.optimize. The state is stored anyway (Optuna writes it in a finally).
+            if "Study.stop" not in str(e):
+                raise
+        return state
+
+
+def baseline_points(spec: SweepSpec, base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The baselines as Optuna params plus overrides.
+
+    `base` is the flattened base TrainConfig (preset + overrides), which fills swept keys a baseline
+    leaves out (the default baseline is the base config itself). Values a distribution cannot hold
+    (e.g. a categorical without the base value) go to `overrides`, applied on top of the params.
+    """
+    dists = space.build_distributions(spec)
+    out = []
+    for entry in spec.baseline if spec.baseline is not None else ({},):
+        params, overrides = {}, dict(entry)
+        for name, dist in dists.items():
+            value = entry.get(name, base.get(name))
+            if _holds(dist, value):
+                params[name] = value
+            else:
+                overrides[name] = value
+        out.append({"params": params, "overrides": overrides})
+    return out
+
+
+def _holds(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return value in dist.choices
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(dist, optuna.distributions.IntDistribution) and int(value) != value:
+        return False
+    return dist.low <= value <= dist.high
+
+
+def describe(trials: list[optuna.trial.FrozenTrial], spec_metrics: list[str], directions: list[str]) -> dict:
+    """Counts by state and the best trial(s), for `sweeper status` and the end-of-sweep summary."""
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    best = []
+    if len(directions) == 1 and done:
+        sign = 1 if directions[0] == "maximize" else -1
+        best = sorted(done, key=lambda t: sign * t.values[0], reverse=True)
+    return {"counts": counts, "best": [_row(t, spec_metrics) for t in best], "n": len(trials)}
+
+
+def _row(t: optuna.trial.FrozenTrial, metrics: list[str]) -> dict[str, Any]:
+    values = t.values or ([t.intermediate_values[max(t.intermediate_values)]] if t.intermediate_values else [])
+    return {"number": t.number, "state": t.state.name, "params": dict(t.params),
+            "seed": t.user_attrs.get("seed"), "values": dict(zip(metrics, values)),
+            "reason": t.user_attrs.get("reason")}
+
+
+def rows(trials: list[optuna.trial.FrozenTrial], metrics: list[str]) -> list[dict[str, Any]]:
+    """One plain dict per trial (number, state, params, seed, values, reason)."""
+    return [_row(t, metrics) for t in trials]
