@@ -204,8 +204,8 @@ class SweepSpec:
 
     @property
     def spec_hash(self) -> str:
-        """Stable 16-hex-digit hash of the normalised spec (key order and spelling do not matter)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=repr)
+        """Stable 16-hex-digit hash of what the spec runs: key order, spelling and description do not matter."""
+        blob = json.dumps({**self.to_dict(), "description": None}, sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
@@ -314,14 +314,18 @@ def _pydantic_line(model: type[BaseModel], err: dict, prefix: tuple) -> str:
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    tp: Any = model
+    """Field names of the pydantic model found at `loc` (for nearest-name hints)."""
+    def unwrap(tp: Any) -> Any:  # list[X] | None -> X, when X is a model
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return tp
+        found = [unwrap(a) for a in typing.get_args(tp)]
+        return next((f for f in found if f is not None), None)
+
+    tp = model
     for part in loc:
-        if isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
-            tp = tp.model_fields[part].annotation
-        for arg in getattr(tp, "__args__", ()):  # unwrap X | None and list[X] to the model inside
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                tp = arg
-    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+        if tp is not None and part in tp.model_fields:
+            tp = unwrap(tp.model_fields[part].annotation)
+    return list(tp.model_fields) if tp is not None else []
 
 
 def _path(loc: tuple) -> str:
@@ -462,11 +466,13 @@ class Problem(Exception):
 
 def nearest(word: str, options: Any) -> str:
     """' (did you mean 'x'?)' for the closest option, or the list of options when few and none is close."""
-    options = sorted(str(o) for o in options)
-    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.5)
+    options, word = sorted(str(o) for o in options), str(word)
+    # A prefix ('grace' for 'grace_period') beats difflib's ratio, which can prefer 'brackets'.
+    close = [o for o in options if word and o.startswith(word)][:1]
+    close = close or difflib.get_close_matches(word, options, n=1, cutoff=0.5)
     if not close and len(options) <= 10:
         return f" (valid: {', '.join(options)})" if options else ""
-    close = close or difflib.get_close_matches(str(word), options, n=1, cutoff=0.0)
+    close = close or difflib.get_close_matches(word, options, n=1, cutoff=0.0)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

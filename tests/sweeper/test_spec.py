@@ -102,6 +102,7 @@ def test_spec_is_frozen_and_its_hash_ignores_spelling(tmp_path):
     b = load(tmp_path, "parameters: {halt.tau: 'choice(0.5)', model.k: 'choice(1, 2.0)'}\nseeds: [0, 1]\nname: x\n")
     c = load(tmp_path, "name: x\nseeds: [0, 1]\nparameters: {model.k: {values: [1, 4]}, halt.tau: {values: [0.5]}}\n")
     assert isinstance(a, SweepSpec) and a == b and a.spec_hash == b.spec_hash != c.spec_hash
+    assert dataclasses.replace(a, description="prose only").spec_hash == a.spec_hash
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.name = "y"
 
@@ -135,6 +136,8 @@ def test_spec_is_frozen_and_its_hash_ignores_spelling(tmp_path):
     ("metrics: [{name: train/loss}, {name: eval/cell_acc}]\nscheduler: {type: asha}\n", "scheduler: early stopping needs a single metric"),
     ("scheduler: {type: ashaa}\n", "scheduler.type: 'ashaa' is not one of asha, hyperband, median, none (did you mean 'asha'?)"),
     ("scheduler: {type: asha}\nearly_terminate: {type: hyperband, min_iter: 1}\n", "early_terminate: give `scheduler`"),
+    ("scheduler: {grace: 2}\n", "scheduler.grace: unknown key (did you mean 'grace_period'?)"),
+    ("metrics: [{name: train/loss, gaol: minimize}]\n", "metrics[0].gaol: unknown key (did you mean 'goal'?)"),
     ("scheduler: {grace_period: 0}\n", "scheduler.grace_period: input should be greater than or equal to 1"),
     ("base: {preset: papr}\n", "base.preset: unknown preset 'papr' (did you mean 'paper'?)"),
     ("profile: cpu-swep\n", "profile: unknown profile 'cpu-swep' (did you mean 'cpu-sweep'?)"),
