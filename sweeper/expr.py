@@ -77,7 +77,8 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
         m = _TOKEN.match(text, pos)
         if not m:
             bad = text[pos:].lstrip()[:1]
-            raise ExprError(f"unexpected character {bad!r} in {text!r} (allowed: numbers, names, + - * / ( ) , min max)")
+            allowed = "numbers, names, + - * / ( ) , min max"
+            raise ExprError(f"unexpected character {bad!r} in {text!r} (allowed: {allowed})")
         kind = m.lastgroup
         tokens.append((kind, m.group(kind)))
         pos = m.end()

@@ -96,7 +96,8 @@ def make_sampler(spec: SweepSpec, seed: int | None = None) -> optuna.samplers.Ba
 def resolve_profile(spec: SweepSpec, has_gpu: bool) -> tuple[str, str]:
     """(preset every trial starts from, a line announcing why) for this spec on this machine."""
     if spec.base_preset is not None:
-        return spec.base_preset, f"profile: preset '{spec.base_preset}' (base.preset is set, so profile '{spec.profile}' is not used)"
+        why = f"base.preset is set, so profile '{spec.profile}' is not used"
+        return spec.base_preset, f"profile: preset '{spec.base_preset}' ({why})"
     if spec.profile == "auto":
         preset = AUTO_PRESETS[has_gpu]
         why = "a GPU is available" if has_gpu else "no GPU found, so trials use the CPU-sized preset"

@@ -308,7 +308,8 @@ def _pydantic_line(model: type[BaseModel], err: dict, prefix: tuple) -> str:
         return f"{where}: required key missing"
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
-        return f"{where}: {_short(err['input'])} is not one of {', '.join(options)}{nearest(str(err['input']), options)}"
+        hint = nearest(str(err["input"]), options)
+        return f"{where}: {_short(err['input'])} is not one of {', '.join(options)}{hint}"
     msg = err["msg"]
     return f"{where}: {msg[:1].lower() + msg[1:]}, got {_short(err.get('input'))}"
 
@@ -735,7 +736,10 @@ def _range(name: str, kind: str, low: Any, high: Any, where: str, log: bool = Fa
     if step is not None and step <= 0:
         raise Problem(f"{where}: the step must be positive, got {step}")
     if step is not None:  # Optuna keeps values on low + k*step; say the true top of the range
-        high = low + ((high - low) // step) * step if kind == "int" else round(low + math.floor((high - low) / step + 1e-9) * step, 12)
+        if kind == "int":
+            high = low + ((high - low) // step) * step
+        else:
+            high = round(low + math.floor((high - low) / step + 1e-9) * step, 12)
     if not low < high:
         raise Problem(f"{where}: empty or single-value range [{low}, {high}]; use a constant `value`")
     if log and low <= 0:

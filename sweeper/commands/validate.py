@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
 @friendly
 def validate(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Sweep file, e.g. search_spaces/k_sweep.yaml.")],
-    gpu: Annotated[Optional[bool], typer.Option("--gpu/--cpu", help="Show the profile for a GPU or a CPU machine (default: detect).")] = None,
+    gpu: Annotated[Optional[bool], typer.Option(
+        "--gpu/--cpu", help="Show the profile for a GPU or a CPU machine (default: detect).")] = None,
 ) -> None:
     """Validate a sweep file and print its space, trial count, profile and per-trial resources."""
     from rich.console import Console
@@ -74,7 +75,7 @@ def _trials_line(spec: Any, space: Any) -> str:
     if spec.method == "grid":
         how = f"{space.grid_size(spec)} configurations + {baselines} baseline, x {seeds} seed(s)"
     else:
-        how = f"run_cap {spec.run_cap} (including {baselines} baseline x {seeds} seed(s))"
+        how = f"run_cap, including {baselines} baseline configuration(s) x {seeds} seed(s)"
     cap = f", capped at run_cap {spec.run_cap}" if spec.method == "grid" and spec.run_cap else ""
     return f"trials: {space.trial_count(spec)} ({how}{cap})"
 
@@ -101,7 +102,8 @@ def _corners(spec: Any) -> list[dict[str, Any]]:
 def _limits_line(spec: Any) -> str:
     s = spec.scheduler
     sched = "none" if s is None else (
-        f"{s.type} (grace {s.grace_period}, reduction {s.reduction_factor:g}, max_t {s.max_t or 'from steps/eval_every'})")
+        f"{s.type} (grace {s.grace_period}, reduction {s.reduction_factor:g}, "
+        f"max_t {s.max_t or 'from steps/eval_every'})")
     budget = "none" if spec.time_budget is None else f"{spec.time_budget:g} s"
     return (f"scheduler: {sched}; concurrency: {spec.concurrency or 'as resources allow'}; time budget: {budget}; "
             f"max failures: {'unlimited' if spec.max_failures is None else spec.max_failures}; "
