@@ -81,6 +81,8 @@ def run_sweep(req: RunRequest) -> SweepOutcome:
     lock = req.sweep.lock()
     ray_owned = False
     try:
+        if not (req.address or os.environ.get("RAY_ADDRESS")) and _detect_gpus() == 0:
+            _check_device(req.spec, has_gpu=False)  # fail at once, before Ray takes seconds to start
         _clean_stale(req.sweep)
         req.sweep.clear_stop()
         ray_owned = _start_ray(req)
@@ -171,10 +173,7 @@ def _prepare(req: RunRequest) -> dict[str, Any]:
     spec, sweep = req.spec, req.sweep
     gpus = ray.cluster_resources().get("GPU", 0.0)
     preset, announce = space.resolve_profile(spec, has_gpu=gpus > 0)
-    base_cfg = space.trial_config(spec, {}, spec.seeds[0], preset)
-    if gpus == 0 and base_cfg.device.startswith("cuda"):
-        raise UserError(f"the trials ask for device '{base_cfg.device}' but the Ray cluster has no GPU; "
-                        "set device: auto (or cpu), or run on a machine with a GPU")
+    base_cfg = _check_device(spec, has_gpu=gpus > 0)
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     max_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
     cpu = space.cpu_share(spec, {}, preset)
@@ -194,6 +193,24 @@ def _prepare(req: RunRequest) -> dict[str, Any]:
                      preset=preset, total_trials=total, tracking_uri=spec.tracking_uri)
     return {"preset": preset, "announce": announce, "gpus": gpus, "total": total, "baselines": baselines,
             "max_t": max_t, "info": info, "resumed": state.get("sessions", 0) > 0}
+
+
+def _check_device(spec: SweepSpec, has_gpu: bool):
+    """The base TrainConfig; UserError if it demands CUDA where there is none (Ray would otherwise
+    leave such trials PENDING forever, or they would fail one by one)."""
+    preset, _ = space.resolve_profile(spec, has_gpu=has_gpu)
+    cfg = space.trial_config(spec, {}, spec.seeds[0], preset)
+    if not has_gpu and cfg.device.startswith("cuda"):
+        where = "the Ray cluster" if ray_is_up() else "this machine"
+        raise UserError(f"the trials ask for device '{cfg.device}' but {where} has no GPU; "
+                        "set device: auto (or cpu), or run where a GPU is available")
+    return cfg
+
+
+def ray_is_up() -> bool:
+    import ray
+
+    return ray.is_initialized()
 
 
 def _trial_resources(config: dict) -> dict[str, float]:
@@ -298,7 +315,11 @@ class SweepSearcher(Searcher):
         number = self.numbers.get(trial_id)
         if number is None:
             return
-        state, reason = _outcome(self.broker.sweep, number, result, error)
+        state, reason = _outcome(self.broker.sweep, number, result, error, self.broker.spec)
+        if state == "PRUNED" and isinstance(self.metric, str) and self.metric in (result or {}):
+            # Tune withholds the result that made the scheduler stop the trial from the searcher;
+            # Optuna takes a pruned trial's value from its last intermediate value, so record it.
+            self.broker.report(number, result[self.metric], int(result.get("step", 0)))
         state = self.broker.finish(number, state, result, reason)
         if _SESSION is not None:
             _SESSION.ended(trial_id, number, state, reason)
@@ -318,7 +339,8 @@ class SweepSearcher(Searcher):
         self.broker.owned = set(state["owned"])
 
 
-def _outcome(sweep: SweepDir, number: int, result: dict | None, error: bool) -> tuple[str, str | None]:
+def _outcome(sweep: SweepDir, number: int, result: dict | None, error: bool,
+             spec: SweepSpec) -> tuple[str, str | None]:
     """COMPLETE (the trainer reached its last step), PRUNED (stopped early) or FAIL, with a reason."""
     from sweeper.sweepdir import read_json
 
@@ -328,7 +350,8 @@ def _outcome(sweep: SweepDir, number: int, result: dict | None, error: bool) -> 
     if result and result.get("final"):
         return "COMPLETE", None
     evals = (result or {}).get("evals")
-    return "PRUNED", f"stopped by the scheduler after {evals} evaluation(s)" if evals else "stopped before reporting"
+    by = spec.scheduler.type if spec.scheduler else "the sweep"
+    return "PRUNED", f"stopped by {by} after {evals} eval(s)" if evals else f"stopped by {by} before reporting"
 
 
 class SweepCallback(tune.Callback):

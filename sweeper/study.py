@@ -93,7 +93,8 @@ class StudyBroker:
         present = {t.user_attrs.get("baseline") for t in self.study.get_trials(deepcopy=False)}
         for i, b in enumerate(self.baselines):
             if i not in present:
-                self.study.enqueue_trial(b["params"], user_attrs={"baseline": i, "seed": self.spec.seeds[0]})
+                self.study.enqueue_trial(b["params"], user_attrs={"baseline": i, "seed": self.spec.seeds[0],
+                                                                  "overrides": b["overrides"]})
 
     def next_trial(self) -> dict[str, Any] | None:
         """The next trial to run, or None when the sweep has all its trials."""
@@ -167,10 +168,11 @@ class StudyBroker:
         try:
             self.study.tell(number, values if state == "COMPLETE" else None, state=TrialState[state],
                             skip_if_finished=True)
-        except RuntimeError as e:
-            # GridSampler.after_trial calls study.stop() once the grid is used up, which Optuna only
-            # allows inside study.optimize. The state is stored anyway (Optuna writes it in a finally).
-            if "Study.stop" not in str(e):
+        except (RuntimeError, KeyError) as e:
+            # GridSampler.after_trial calls study.stop() once the grid is used up (allowed only inside
+            # study.optimize), and looks up a 'grid_id' that enqueued trials (seeds, baselines) lack.
+            # Optuna stores the trial's state before re-raising (in a finally), so the tell took effect.
+            if "Study.stop" not in str(e) and "grid_id" not in str(e):
                 raise
         return state
 
@@ -190,7 +192,8 @@ def baseline_points(spec: SweepSpec, base: Mapping[str, Any]) -> list[dict[str, 
             value = entry.get(name, base.get(name))
             if _holds(dist, value):
                 params[name] = value
-            else:
+            else:  # Optuna needs every param (GridSampler refuses gaps): record a stand-in, run `value`
+                params[name] = _stand_in(dist, value)
                 overrides[name] = value
         out.append({"params": params, "overrides": overrides})
     return out
@@ -204,6 +207,14 @@ def _holds(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
     if isinstance(dist, optuna.distributions.IntDistribution) and int(value) != value:
         return False
     return dist.low <= value <= dist.high
+
+
+def _stand_in(dist: optuna.distributions.BaseDistribution, value: Any) -> Any:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return dist.choices[0]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return type(dist.low)(min(max(value, dist.low), dist.high))
+    return dist.low
 
 
 def describe(trials: list[optuna.trial.FrozenTrial], spec_metrics: list[str], directions: list[str]) -> dict:

@@ -1,0 +1,182 @@
+"""`sweeper run | resume | status | stop | prune`: sweeps on Ray Tune + Optuna, kept under sweeps/<name>/."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sweeper.commands._common import friendly
+from sweeper.errors import UserError
+
+RootOpt = Annotated[Optional[Path], typer.Option("--root", help="Folder holding the sweeps (default: $SWEEPER_HOME, else ./sweeps).")]
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (run, resume, status, stop, prune):
+        app.command(fn.__name__)(fn)
+
+
+def extensions(spec, sweep) -> tuple[list, list]:
+    """(driver hooks, trial sink factories) for this sweep; tracking back ends plug in here."""
+    return [], []
+
+
+@friendly
+def run(
+    spec: Annotated[Path, typer.Argument(help="Sweep file (YAML), e.g. search_spaces/k_sweep.yaml.")],
+    name: Annotated[Optional[str], typer.Option(help="Sweep name (default: the file's `name`). An existing name is resumed.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address, e.g. 10.0.0.5:6379 (default: $RAY_ADDRESS, else a local Ray).")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, help="Trials at once (default: the spec's, else as resources allow).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the plan; start nothing.")] = False,
+    root: RootOpt = None,
+) -> None:
+    """Run a sweep (or resume it, if a sweep of that name exists)."""
+    if dry_run:
+        _plan(spec, name)
+        return
+    from sweeper.sweepdir import init_sweep
+
+    sweep, sweep_spec, existed = init_sweep(spec, name, root)
+    if existed:
+        typer.echo(f"sweep '{sweep.name}' exists: resuming it", err=True)
+    _execute(sweep, sweep_spec, address, concurrency)
+
+
+@friendly
+def resume(
+    name: Annotated[str, typer.Argument(help="Sweep name (a folder under the sweeps root).")],
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")] = None,
+    root: RootOpt = None,
+) -> None:
+    """Resume a stopped, interrupted or crashed sweep; finished trials are not rerun."""
+    from sweeper.sweepdir import open_sweep
+
+    sweep, spec = open_sweep(name, root)
+    _execute(sweep, spec, address, None)
+
+
+def _execute(sweep, spec, address, concurrency) -> None:
+    from sweeper.runner import RunRequest, run_sweep
+
+    hooks, factories = extensions(spec, sweep)
+    out = run_sweep(RunRequest(sweep=sweep, spec=spec, address=address, concurrency=concurrency,
+                               hooks=hooks, sink_factories=factories))
+    counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(out.counts.items())) or "no trials"
+    typer.echo(f"sweep '{sweep.name}' {out.status}: {counts}" + (f" ({out.reason})" if out.reason else ""), err=True)
+    if out.best:
+        typer.echo(f"best: t{out.best['number']:04d} {out.best['values']} {out.best['params']} seed={out.best['seed']}",
+                   err=True)
+    if out.counts.get("FAIL"):
+        typer.echo(f"failed trials: see `sweeper status {sweep.name}`", err=True)
+    if out.status != "finished":
+        typer.echo(f"resume with: sweeper resume {sweep.name}", err=True)
+    raise typer.Exit(out.exit_code)
+
+
+def _plan(spec_path: Path, name: str | None) -> None:
+    import dataclasses
+
+    from sweeper import space
+    from sweeper.runner import _detect_gpus
+    from sweeper.spec import load_spec
+
+    spec = load_spec(spec_path)
+    spec = dataclasses.replace(spec, name=name or spec.name)
+    gpus = _detect_gpus()
+    preset, announce = space.resolve_profile(spec, has_gpu=gpus > 0)
+    cfg = space.trial_config(spec, {}, spec.seeds[0], preset)
+    typer.echo(f"sweep '{spec.name}': {space.trial_count(spec)} trials ({spec.method}, seeds {list(spec.seeds)})")
+    typer.echo(announce)
+    typer.echo(f"per trial: {space.cpu_share(spec, {}, preset):g} CPU, "
+               f"{space.gpu_share(spec, {}, preset) if gpus else 0:g} GPU; {cfg.steps} steps, eval every {cfg.eval_every}")
+    sched = spec.scheduler
+    typer.echo(f"scheduler: {sched.type if sched else 'none'}; concurrency: {spec.concurrency or 'as resources allow'}; "
+               f"metric: {', '.join(f'{m.name} ({m.goal})' for m in spec.metrics)}")
+
+
+@friendly
+def status(
+    name: Annotated[Optional[str], typer.Argument(help="Sweep name (omit to list all sweeps).")] = None,
+    root: RootOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show a sweep's trials, their states, the best so far, and why trials are pending."""
+    import json
+
+    from rich.console import Console
+
+    from sweeper import report
+    from sweeper.live import table
+    from sweeper.sweepdir import SweepDir, list_sweeps, open_sweep, sweeps_root
+
+    if name is None:
+        base = sweeps_root(root)
+        for n in list_sweeps(base):
+            st = SweepDir.at(n, root).read_state()
+            counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted((st.get("counts") or {}).items()))
+            typer.echo(f"{n:24s} {st.get('status', '?'):10s} {counts}")
+        if not list_sweeps(base):
+            typer.echo(f"no sweeps under {base}")
+        return
+    sweep, spec = open_sweep(name, root)
+    info = report.status(sweep, spec)
+    if as_json:
+        typer.echo(json.dumps(info, indent=1, default=str))
+        return
+    console = Console()
+    head = f"sweep {info['name']}: {info['status']}" + (f" ({info['reason']})" if info["reason"] else "")
+    console.print(head, highlight=False, markup=False)
+    counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(info["counts"].items())) or "none yet"
+    console.print(f"trials: {counts} of {info['total']}  ({info['path']})", highlight=False, markup=False)
+    console.print(table(info["rows"], info["metric"]))
+    if info["best"]:
+        b = info["best"][0]
+        console.print(f"best so far: t{b['number']:04d} {b['values']} {b['params']} seed={b['seed']}",
+                      highlight=False, markup=False)
+
+
+@friendly
+def stop(
+    name: Annotated[str, typer.Argument(help="Sweep name.")],
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the driver has stopped.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 300.0,
+    root: RootOpt = None,
+) -> None:
+    """Stop a running sweep gracefully; it stays resumable (`sweeper resume NAME`)."""
+    from sweeper.sweepdir import SweepDir
+
+    sweep = SweepDir.at(name, root).require()
+    if not sweep.is_locked():
+        raise UserError(f"sweep '{name}' is not running (status: {sweep.read_state().get('status', '?')})")
+    sweep.request_stop()
+    typer.echo(f"stop requested for '{name}'; running trials keep their last checkpoint", err=True)
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    while sweep.is_locked():
+        if time.monotonic() > deadline:
+            raise UserError(f"sweep '{name}' still running after {timeout:.0f}s; it will stop after its current step")
+        time.sleep(0.5)
+    typer.echo(f"sweep '{name}' stopped; resume with: sweeper resume {name}", err=True)
+
+
+@friendly
+def prune(
+    name: Annotated[str, typer.Argument(help="Sweep name.")],
+    keep_best: Annotated[int, typer.Option(min=0, help="Keep the checkpoints of this many best trials.")] = 3,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be deleted.")] = False,
+    root: RootOpt = None,
+) -> None:
+    """Delete checkpoints of finished trials outside the best N; their metrics are kept."""
+    from sweeper import report
+    from sweeper.sweepdir import open_sweep
+
+    sweep, spec = open_sweep(name, root)
+    freed = report.prune(sweep, spec, keep_best, dry_run)
+    verb = "would free" if dry_run else "freed"
+    for r in freed:
+        typer.echo(f"t{r['number']:04d} {r['state']:8s} {verb} {report.human_bytes(r['bytes'])}")
+    typer.echo(f"{verb} {report.human_bytes(sum(r['bytes'] for r in freed))} in {len(freed)} trial(s); "
+               f"kept the best {keep_best}")
