@@ -4,7 +4,7 @@
 """
 from trm_core.config import ConfigError, TrainConfig, resolve
 
-__all__ = ["ConfigError", "TrainConfig", "resolve", "train"]
+__all__ = ["ConfigError", "TrainConfig", "evaluate", "resolve", "train"]
 
 
 def __getattr__(name):
@@ -12,4 +12,8 @@ def __getattr__(name):
         from trm_core.trainer import train
 
         return train
+    if name == "evaluate":
+        from trm_core.evaluation import evaluate
+
+        return evaluate
     raise AttributeError(name)
