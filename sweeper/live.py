@@ -36,7 +36,8 @@ def table(rows: Iterable[dict[str, Any]], metric: str, title: str = "") -> Table
     t = Table(title=title or None, title_justify="left", expand=False, pad_edge=False, box=None)
     for name, justify in (("trial", "right"), ("state", "left"), ("seed", "right"), ("params", "left"),
                           ("eval", "right"), ("step", "right"), (metric, "right"), ("note", "left")):
-        t.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", max_width=60 if name == "note" else None)
+        t.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis",
+                     max_width=40 if name == "note" else None, min_width=len(name) if name != "note" else 10)
     for r in rows:
         state = r.get("state", "?")
         t.add_row(f"t{r['number']:04d}", f"[{STATE_STYLE.get(state, '')}]{state}[/]", str(r.get("seed", "")),

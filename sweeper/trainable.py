@@ -142,7 +142,7 @@ def _run_locked(config: dict[str, Any], setup: TrialSetup, work: Path, tune) -> 
     ctx = TrialContext(sweep_name=setup.sweep_name, sweep_dir=Path(setup.sweep_dir), number=number,
                        trial_id=trial_id, seed=seed, params=dict(config["params"]), config=to_dict(cfg),
                        work_dir=work, resumed=resumed_from > 0, tracking_uri=spec.tracking_uri)
-    attempt = {"pid": os.getpid(), "host": socket.gethostname(), "ray_trial_id": trial_id,
+    attempt = {"pid": os.getpid(), "host": socket.gethostname(), "ray_trial_id": trial_id, "node": _node_id(),
                "resumed_from_step": resumed_from, "start": time.time()}
     append_jsonl(work / "attempts.jsonl", {"event": "start", **attempt, **_create_time()})
     (work / "failure.json").unlink(missing_ok=True)
@@ -176,6 +176,12 @@ def _fail(work: Path, attempt: dict, t0: float, reason: str) -> None:
     write_json(work / "failure.json", {"reason": reason, "time": time.time()})
     append_jsonl(work / "attempts.jsonl", {"event": "end", **attempt, "outcome": "failed", "reason": reason,
                                            "end": time.time(), "train_seconds": time.perf_counter() - t0})
+
+
+def _node_id() -> str | None:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
 
 
 def _create_time() -> dict[str, float]:

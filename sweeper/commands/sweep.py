@@ -126,6 +126,8 @@ def status(
         typer.echo(json.dumps(info, indent=1, default=str))
         return
     console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=160)
     head = f"sweep {info['name']}: {info['status']}" + (f" ({info['reason']})" if info["reason"] else "")
     console.print(head, highlight=False, markup=False)
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(info["counts"].items())) or "none yet"

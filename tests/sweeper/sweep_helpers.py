@@ -1,0 +1,49 @@
+"""Helpers of the end-to-end sweep tests: spec variants of search_spaces/smoke.yaml, CLI subprocesses.
+
+Every sweep runs in a subprocess (`python -m sweeper ...`), so Ray never lives in the pytest process and
+a test can kill the driver like a user would.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = REPO / "search_spaces" / "smoke.yaml"
+
+
+def smoke_variant(tmp_path: Path, name: str, **changes) -> Path:
+    """search_spaces/smoke.yaml with `changes`. The metric is eval/cell_acc: puzzle accuracy of the
+    12-step smoke model is 0 for every trial, and ASHA cannot prune among ties."""
+    data = yaml.safe_load(SMOKE.read_text())
+    data.update(name=name, metric={"name": "eval/cell_acc", "goal": "maximize"}, time_budget="5m")
+    data.update(changes)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
+    e.pop("RAY_ADDRESS", None)
+    return e
+
+
+def sweeper(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:
+    """Run `python -m sweeper ARGS` to completion; output captured as text."""
+    return subprocess.run([sys.executable, "-m", "sweeper", *args], capture_output=True, text=True,
+                          timeout=timeout, env=kw.pop("env", None) or env(), cwd=kw.pop("cwd", REPO), **kw)
+
+
+def strictly_increasing_steps(trial_dir: Path) -> list[int]:
+    """Steps of the trial's evaluations; asserts no step was evaluated twice (no retraining)."""
+    from sweeper.sweepdir import read_jsonl
+
+    steps = [r["step"] for r in read_jsonl(trial_dir / "evals.jsonl")]
+    assert steps == sorted(set(steps)), f"{trial_dir.name} re-evaluated a step: {steps}"
+    return steps

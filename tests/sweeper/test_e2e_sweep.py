@@ -1,0 +1,118 @@
+"""End to end: real Ray, real Optuna, the real trainer on the smoke preset.
+
+Each test runs the CLI in a subprocess; together they take about 2-3 minutes on a 2-core CPU.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from sweep_helpers import env, smoke_variant, strictly_increasing_steps, sweeper
+from sweeper.cli import app
+from sweeper.study import load_trials
+from sweeper.sweepdir import SweepDir, pid_alive, read_json, read_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def test_smoke_sweep_end_to_end_with_pruning_status_and_prune(tmp_path):
+    root = tmp_path / "sweeps"
+    res = sweeper("run", str(smoke_variant(tmp_path, "e2e")), "--root", str(root))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "sweep 'e2e' finished" in res.stderr
+    sweep = SweepDir.at("e2e", root)
+    trials = load_trials(sweep.journal, "e2e")
+    states = [t.state.name for t in trials]
+    assert len(trials) == 6 and set(states) <= {"COMPLETE", "PRUNED"}, states
+    assert states.count("PRUNED") >= 1 and states.count("COMPLETE") >= 1
+    for t in trials:
+        steps = strictly_increasing_steps(sweep.trial_dir(t.number))
+        if t.state.name == "COMPLETE":
+            assert steps[-1] == 12 and t.value is not None
+        else:  # ASHA stopped it at its first rung; Optuna keeps the value it was stopped on
+            assert steps == [6] and "asha" in t.user_attrs["reason"] and t.value is not None
+    status = CliRunner().invoke(app, ["status", "e2e", "--root", str(root)])
+    assert status.exit_code == 0 and "PRUNED" in status.output and "best so far" in status.output
+    pruned = CliRunner().invoke(app, ["prune", "e2e", "--keep-best", "1", "--root", str(root)])
+    assert pruned.exit_code == 0 and "freed" in pruned.output
+    kept = [t for t in trials if list((sweep.trial_dir(t.number) / "checkpoints").glob("step-*"))]
+    assert len(kept) == 1 and kept[0].state.name == "COMPLETE"
+    assert all((sweep.trial_dir(t.number) / "evals.jsonl").is_file() for t in trials)  # metrics stay
+
+
+def test_kill_9_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
+    root = tmp_path / "sweeps"
+    spec = smoke_variant(tmp_path, "crash", scheduler={"type": "none"},
+                         parameters={"optim.adam_lr": {"values": [0.001, 0.003]}, "model.k": {"values": [1, 2]}},
+                         base={"overrides": {"steps": 30}})
+    sweep = SweepDir.at("crash", root)
+    driver = subprocess.Popen([sys.executable, "-m", "sweeper", "run", str(spec), "--root", str(root)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
+    try:
+        deadline = time.monotonic() + 150
+        while not any(r.get("final") is False for d in sweep.trials.glob("t*") for r in read_jsonl(d / "evals.jsonl")):
+            assert driver.poll() is None, "the driver ended before any trial reported"
+            assert time.monotonic() < deadline, "no trial reported in time"
+            time.sleep(0.2)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    ray_procs = (sweep.read_state().get("ray") or {}).get("processes") or []
+    assert ray_procs, "the driver did not record its Ray processes"
+
+    res = sweeper("resume", "crash", "--root", str(root))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert not any(pid_alive(p) for p in ray_procs), "stale Ray processes of the killed driver survived"
+    trials = load_trials(sweep.journal, "crash")
+    assert len(trials) == 4 and all(t.state.name == "COMPLETE" for t in trials)  # none lost, none extra
+    resumed = 0
+    for t in trials:
+        assert strictly_increasing_steps(sweep.trial_dir(t.number))[-1] == 30
+        starts = [a for a in read_jsonl(sweep.trial_dir(t.number) / "attempts.jsonl") if a["event"] == "start"]
+        resumed += any(a["resumed_from_step"] > 0 for a in starts[1:])
+    assert resumed >= 1, "no trial resumed from its checkpoint"
+
+
+PACKING = """
+import sys, ray
+ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+try:
+    from sweeper.runner import RunRequest, run_sweep
+    from sweeper.sweepdir import init_sweep
+    sweep, spec, _ = init_sweep(sys.argv[1], None, sys.argv[2])
+    code = run_sweep(RunRequest(sweep=sweep, spec=spec, live=False)).exit_code
+finally:
+    ray.shutdown()
+sys.exit(code)
+"""
+
+
+def test_four_quarter_gpu_trials_share_one_logical_gpu_at_once(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU fallback under a logical (fake) Ray GPU")
+    root = tmp_path / "sweeps"
+    spec = smoke_variant(tmp_path, "pack", scheduler={"type": "none"}, concurrency=4, resources={"gpu": 0.25},
+                         parameters={"optim.adam_lr": {"values": [0.001, 0.003]}, "model.k": {"values": [1, 2]}},
+                         base={"overrides": {"steps": 36, "eval_every": 18}})
+    res = subprocess.run([sys.executable, "-c", PACKING, str(spec), str(root)], capture_output=True, text=True,
+                         timeout=240, env=env())
+    assert res.returncode == 0, res.stderr[-3000:]
+    sweep = SweepDir.at("pack", root)
+    spans = []
+    for d in sorted(sweep.trials.glob("t*")):
+        info = read_json(d / "trial.json")
+        assert info["gpu"] == 0.25 and info["config"]["device"] == "cpu"  # no CUDA: ran on the CPU
+        ends = [a for a in read_jsonl(d / "attempts.jsonl") if a["event"] == "end"]
+        spans.append((ends[-1]["start"], ends[-1]["end"]))
+    assert len(spans) == 4
+    assert max(s for s, _ in spans) < min(e for _, e in spans), f"trials did not overlap: {spans}"
