@@ -29,7 +29,8 @@ def smoke_variant(tmp_path: Path, name: str, **changes) -> Path:
 
 def env() -> dict[str, str]:
     e = dict(os.environ)
-    e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
+    # The repo for `sweeper`, this folder for the test sinks and hooks (Ray workers unpickle them).
+    e["PYTHONPATH"] = os.pathsep.join([str(REPO), str(Path(__file__).parent), e.get("PYTHONPATH", "")])
     e.pop("RAY_ADDRESS", None)
     return e
 
@@ -47,3 +48,48 @@ def strictly_increasing_steps(trial_dir: Path) -> list[int]:
     steps = [r["step"] for r in read_jsonl(trial_dir / "evals.jsonl")]
     assert steps == sorted(set(steps)), f"{trial_dir.name} re-evaluated a step: {steps}"
     return steps
+
+
+class FileSink:
+    """A sink factory (the class is the factory): appends what it sees to trials/tNNNN/filesink.jsonl."""
+
+    def __init__(self, ctx):
+        self.path = ctx.work_dir / "filesink.jsonl"
+
+    def log(self, metrics, step):
+        self._add("log", step)
+
+    def on_eval(self, metrics, step, checkpoint_dir):
+        self._add("eval", step)
+
+    def close(self):
+        self._add("close", None)
+
+    def _add(self, kind, step):
+        from sweeper.sweepdir import append_jsonl
+
+        append_jsonl(self.path, {"kind": kind, "step": step})
+
+
+class RecordingHooks:
+    """Driver hooks that append each event to a JSONL file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def _add(self, event, **kw):
+        from sweeper.sweepdir import append_jsonl
+
+        append_jsonl(self.path, {"event": event, **kw})
+
+    def sweep_started(self, sweep, resumed):
+        self._add("sweep_started", resumed=resumed, total=sweep.total_trials)
+
+    def trial_started(self, trial):
+        self._add("trial_started", number=trial.number)
+
+    def trial_ended(self, trial, state, reason):
+        self._add(f"trial_ended:{state}", number=trial.number, reason=reason)
+
+    def sweep_ended(self, sweep, status, reason):
+        self._add("sweep_ended", status=status)

@@ -83,12 +83,14 @@ def test_kill_9_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
 
 PACKING = """
 import sys, ray
+from sweep_helpers import FileSink, RecordingHooks
 ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
 try:
     from sweeper.runner import RunRequest, run_sweep
     from sweeper.sweepdir import init_sweep
     sweep, spec, _ = init_sweep(sys.argv[1], None, sys.argv[2])
-    code = run_sweep(RunRequest(sweep=sweep, spec=spec, live=False)).exit_code
+    hooks = RecordingHooks(sweep.path / "hooks.jsonl")
+    code = run_sweep(RunRequest(sweep=sweep, spec=spec, live=False, hooks=[hooks], sink_factories=[FileSink])).exit_code
 finally:
     ray.shutdown()
 sys.exit(code)
@@ -116,3 +118,10 @@ def test_four_quarter_gpu_trials_share_one_logical_gpu_at_once(tmp_path):
         spans.append((ends[-1]["start"], ends[-1]["end"]))
     assert len(spans) == 4
     assert max(s for s, _ in spans) < min(e for _, e in spans), f"trials did not overlap: {spans}"
+    # The extension points: every trial's extra sink saw its evaluations and was closed; the driver
+    # hooks saw the sweep start, four trials start and end COMPLETE, and the sweep end.
+    for d in sorted(sweep.trials.glob("t*")):
+        assert [r["kind"] for r in read_jsonl(d / "filesink.jsonl")][-2:] == ["eval", "close"]
+    events = [r["event"] for r in read_jsonl(sweep.path / "hooks.jsonl")]
+    assert events[0] == "sweep_started" and events[-1] == "sweep_ended"
+    assert events.count("trial_started") == 4 and events.count("trial_ended:COMPLETE") == 4
