@@ -5,37 +5,36 @@ resources, scheduler, ...). Every problem becomes one `UserError` line: `FILE: k
 wrong (did you mean 'x'?)`. The file is read with yaml.safe_load and nothing in it is evaluated;
 resource formulas go through the small parser in sweeper/expr.py. Parameters (W&B dicts or Hydra
 strings) are normalised to one `Param` form, so both spellings of a space compare equal.
+
+This module holds the file schema and its loading; the parameter forms live in sweeper/params.py,
+the checks of dotted trainer keys in sweeper/trainer_keys.py and the Problem / hint / pydantic-error
+helpers in sweeper/problems.py. Their public names are re-exported here.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
-import difflib
-import functools
 import hashlib
 import json
-import math
 import re
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from sweeper import expr
 from sweeper.errors import UserError
-from trm_core.config import TrainConfig, from_dict, preset_dict, preset_names, set_dotted
+from sweeper.params import DISTRIBUTIONS, UNSUPPORTED, Param, parse_param  # noqa: F401 (re-exported)
+from sweeper.problems import Problem, Raw, nearest, short, validate_model
+from sweeper.trainer_keys import (  # noqa: F401 (AUTO_PRESETS, EXPR_ALIASES, field_kind: re-exported)
+    AUTO_PRESETS, EXPR_ALIASES, check_key, config_for, expr_names, field_kind, normalise_value, presets_to_check)
 
 KNOWN_METRICS = ("eval/puzzle_acc", "eval/cell_acc", "eval/mean_halt_step", "train/loss", "cost/chain_steps")
 """Metric keys the trainer reports (a typo here would make every trial look failed)."""
 METHODS = ("grid", "random", "tpe", "gp", "cmaes", "nsga2", "qmc")
 """Search methods; W&B's `bayes` is read as tpe."""
-EXPR_ALIASES = {"K": "model.k"}
-"""Short names usable in resource expressions, besides every numeric trainer key."""
 
 MAX_BYTES = 1_000_000
 """Sweep files larger than this are refused (they are hand-written; this bounds parse work)."""
@@ -47,25 +46,21 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _WANDB_ONLY = ("program", "command", "project", "entity")
 
 
-class _Raw(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True)
-
-
-class _MetricRaw(_Raw):
+class _MetricRaw(Raw):
     name: str
     """A metric the trainer reports, e.g. eval/puzzle_acc."""
     goal: Literal["maximize", "minimize"] = "maximize"
     """Whether larger (maximize) or smaller (minimize) is better."""
 
 
-class _BaseRaw(_Raw):
+class _BaseRaw(Raw):
     preset: str | None = None
     """Trainer preset every trial starts from (wins over `profile`)."""
     overrides: dict[str, Any] = {}
     """Dotted trainer keys applied on top of the preset for every trial."""
 
 
-class _SchedulerRaw(_Raw):
+class _SchedulerRaw(Raw):
     type: Literal["asha", "hyperband", "median", "none"] = "asha"
     """Ray Tune trial scheduler that stops weak trials early (none = run every trial to the end)."""
     grace_period: int = Field(1, ge=1)
@@ -78,7 +73,7 @@ class _SchedulerRaw(_Raw):
     """ASHA brackets (W&B's `s`)."""
 
 
-class _EarlyTerminateRaw(_Raw):
+class _EarlyTerminateRaw(Raw):
     """W&B's early_terminate; it is converted to the equivalent ASHA scheduler."""
 
     type: Literal["hyperband"]
@@ -88,19 +83,19 @@ class _EarlyTerminateRaw(_Raw):
     eta: float = Field(3.0, gt=1)
 
 
-class _ResourcesRaw(_Raw):
+class _ResourcesRaw(Raw):
     gpu: Any = None
     """GPU fraction per trial: a number or an expression over parameters such as `0.125 * K`."""
     trials_per_gpu: int | None = Field(None, ge=1)
     """Alternative to `gpu`: this many trials share one GPU."""
 
 
-class _TrackingRaw(_Raw):
+class _TrackingRaw(Raw):
     uri: str | None = None
     """MLflow tracking URI (null: the embedded store of the sweep directory)."""
 
 
-class _SpecRaw(_Raw):
+class _SpecRaw(Raw):
     name: str | None = None
     description: str = ""
     method: str = "grid"
@@ -288,59 +283,6 @@ def build_spec(data: Any, default_name: str = "sweep") -> SweepSpec:
         tracking_uri=raw.tracking.uri, sampler_seed=raw.sampler_seed)
 
 
-def validate_model(model: type[BaseModel], data: Any, loc: tuple) -> Any:
-    """pydantic validation whose first error becomes a Problem('key.path: message')."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        raise Problem(_pydantic_line(model, e.errors(include_url=False)[0], loc)) from None
-    except RecursionError:
-        raise Problem(f"{_path(loc) or 'document'}: nested too deeply") from None
-
-
-def _pydantic_line(model: type[BaseModel], err: dict, prefix: tuple) -> str:
-    loc = prefix + tuple(err["loc"])
-    where = _path(loc) or "document"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"{where}: unknown key{nearest(str(loc[-1]), _fields_at(model, err['loc'][:-1]))}"
-    if kind == "missing":
-        return f"{where}: required key missing"
-    if kind == "literal_error":
-        options = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
-        hint = nearest(str(err["input"]), options)
-        return f"{where}: {_short(err['input'])} is not one of {', '.join(options)}{hint}"
-    msg = err["msg"]
-    return f"{where}: {msg[:1].lower() + msg[1:]}, got {_short(err.get('input'))}"
-
-
-def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of the pydantic model found at `loc` (for nearest-name hints)."""
-    def unwrap(tp: Any) -> Any:  # list[X] | None -> X, when X is a model
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            return tp
-        found = [unwrap(a) for a in typing.get_args(tp)]
-        return next((f for f in found if f is not None), None)
-
-    tp = model
-    for part in loc:
-        if tp is not None and part in tp.model_fields:
-            tp = unwrap(tp.model_fields[part].annotation)
-    return list(tp.model_fields) if tp is not None else []
-
-
-def _path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else f".{part}"
-    return out.lstrip(".")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -432,7 +374,7 @@ def _amount(where: str, value: Any, default: float, allow_zero: bool = False) ->
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
             value > 0 or (allow_zero and value == 0)) or value == float("inf"):
-        raise Problem(f"{where}: expected a positive number or an expression such as '0.125 * K', got {_short(value)}")
+        raise Problem(f"{where}: expected a positive number or an expression such as '0.125 * K', got {short(value)}")
     return float(value)
 
 
@@ -451,372 +393,4 @@ def _duration(value: Any) -> float | None:
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
             if seconds > 0:
                 return seconds
-    raise Problem(f"time_budget: expected seconds or a duration like '15m', '2h', '1h30m', got {_short(value)}")
-
-
-# ---------------------------------------------------------------------------------------------------
-# trainer keys: names are checked against TrainConfig, values by resolving a real config
-
-AUTO_PRESETS = {True: "paper", False: "cpu-sweep"}
-"""profile: auto picks the paper preset on a GPU and the CPU sweep preset otherwise."""
-
-
-class Problem(Exception):
-    """A spec problem; str() is 'key.path: message' and load_spec prefixes the file name."""
-
-
-def nearest(word: str, options: Any) -> str:
-    """' (did you mean 'x'?)' for the closest option, or the list of options when few and none is close."""
-    options, word = sorted(str(o) for o in options), str(word)
-    # A prefix ('grace' for 'grace_period') beats difflib's ratio, which can prefer 'brackets'.
-    close = [o for o in options if word and o.startswith(word)][:1]
-    close = close or difflib.get_close_matches(word, options, n=1, cutoff=0.5)
-    if not close and len(options) <= 10:
-        return f" (valid: {', '.join(options)})" if options else ""
-    close = close or difflib.get_close_matches(word, options, n=1, cutoff=0.0)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-@functools.cache
-def _leaves() -> dict[str, Any]:
-    """Every dotted value key of TrainConfig -> its type (Optional unwrapped)."""
-    out: dict[str, Any] = {}
-
-    def walk(cls: type, prefix: str) -> None:
-        for key, tp in typing.get_type_hints(cls).items():
-            inner = [a for a in typing.get_args(tp) if a is not type(None)]
-            if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(inner) == 1:
-                tp = inner[0]
-            if dataclasses.is_dataclass(tp):
-                walk(tp, f"{prefix}{key}.")
-            else:
-                out[prefix + key] = tp
-    walk(TrainConfig, "")
-    return out
-
-
-def field_kind(key: str) -> str:
-    """'int', 'float', 'bool' or 'other' for a dotted trainer key."""
-    tp = _leaves().get(key)
-    return {int: "int", float: "float", bool: "bool"}.get(tp, "other")
-
-
-@functools.cache
-def expr_names() -> frozenset[str]:
-    """Names a resource expression may use: numeric trainer keys and EXPR_ALIASES."""
-    return frozenset([k for k in _leaves() if field_kind(k) in ("int", "float")] + list(EXPR_ALIASES))
-
-
-def check_key(key: str, where: str, what: str) -> None:
-    """Raise Problem unless `key` names a value of TrainConfig (seed is the `seeds` key's job)."""
-    if key == "seed":
-        raise Problem(f"{where}: seeds come from the top-level `seeds` key (each configuration runs once per seed)")
-    if key not in _leaves():
-        sections = {k.split(".")[0] for k in _leaves() if "." in k}
-        if key in sections:
-            example = next(k for k in _leaves() if k.startswith(key + "."))
-            raise Problem(f"{where}: '{key}' is a section; name one of its values, e.g. '{example}'")
-        raise Problem(f"{where}: unknown {what}{nearest(key, _leaves())}")
-
-
-def normalise_value(key: str, value: Any) -> Any:
-    """Give numbers the field's type, so `4`, `4.0` and `'4'` spell one configuration and hash alike."""
-    kind = field_kind(key)
-    if kind in ("int", "float") and isinstance(value, str):
-        # PyYAML follows YAML 1.1, which reads 1e-4 (no dot) as a string; numbers are meant.
-        try:
-            value = float(value)
-        except ValueError:
-            return value
-    if isinstance(value, bool):
-        return value
-    if kind == "float" and isinstance(value, int):
-        return float(value)
-    if kind == "int" and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-@functools.cache
-def _preset(name: str) -> dict:
-    return preset_dict(name)
-
-
-def presets_to_check(base_preset: str | None, profile: str) -> tuple[str, ...]:
-    """The presets a trial may start from: base.preset if given, else the profile's (both, for auto)."""
-    names = preset_names()
-    if profile != "auto" and profile not in names:
-        raise Problem(f"profile: unknown profile {profile!r}{nearest(profile, ['auto', *names])}")
-    if base_preset is not None:
-        if base_preset not in names:
-            raise Problem(f"base.preset: unknown preset {base_preset!r}{nearest(base_preset, names)}")
-        return (base_preset,)
-    return tuple(AUTO_PRESETS.values()) if profile == "auto" else (profile,)
-
-
-def config_for(preset: str, overrides: Mapping[str, Any], where: str) -> TrainConfig:
-    """Resolve preset + overrides like trm_core.config.resolve, turning its errors into a Problem."""
-    d = copy.deepcopy(_preset(preset))
-    try:
-        for key, value in overrides.items():
-            set_dotted(d, key, value)
-        return from_dict(TrainConfig, d)
-    except (ValueError, OverflowError) as e:  # ConfigError; int(nan) / int(inf) in trm_core raise these
-        msg = re.sub(r"^[\w.]+: ", "", str(e))
-        raise Problem(f"{where}: {msg} (with preset '{preset}')") from None
-
-
-# ---------------------------------------------------------------------------------------------------
-# parameters: W&B dicts and Hydra strings, both normalised to Param
-
-DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "q_uniform", "categorical", "constant")
-"""W&B distributions understood here; others are refused by name rather than approximated."""
-UNSUPPORTED = ("normal", "q_normal", "log_normal", "q_log_normal", "log_uniform", "q_log_uniform",
-               "q_log_uniform_values", "inv_log_uniform", "inv_log_uniform_values", "beta", "q_beta")
-_HYDRA = ("choice", "range", "interval", "tag", "int")
-_SCALARS = (str, int, float, bool, type(None))
-
-
-class _ParamRaw(_Raw):
-    values: list[Any] | None = None
-    """The choices (categorical)."""
-    value: Any = None
-    """A fixed value (constant)."""
-    distribution: str | None = None
-    """One of DISTRIBUTIONS (inferred from the other keys when absent, as W&B does)."""
-    min: Any = None
-    """Lower bound (inclusive)."""
-    max: Any = None
-    """Upper bound (inclusive)."""
-    q: Any = None
-    """Step of q_uniform / int_uniform."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Param:
-    """One parameter of the space in a single normal form, however the file spelled it."""
-
-    name: str
-    """Dotted trainer key."""
-    kind: Literal["constant", "values", "float", "int"]
-    """constant and values list `values`; float and int are ranges [low, high]."""
-    values: tuple = ()
-    """The choices (the single value for a constant)."""
-    low: float | int | None = None
-    """Range start (inclusive)."""
-    high: float | int | None = None
-    """Range end (inclusive; moved down onto the step grid)."""
-    log: bool = False
-    """Sample the float range uniformly in log space."""
-    step: float | int | None = None
-    """Grid step of a range (ints always have one)."""
-
-    @property
-    def distribution(self) -> str:
-        """The W&B name of this distribution."""
-        if self.kind in ("constant", "values"):
-            return "constant" if self.kind == "constant" else "categorical"
-        if self.kind == "int":
-            return "int_uniform"
-        return "log_uniform_values" if self.log else ("q_uniform" if self.step else "uniform")
-
-    @property
-    def enumerable(self) -> bool:
-        """Whether the values can be listed (a grid can use it)."""
-        return self.kind != "float" or self.step is not None
-
-    def grid_values(self) -> list:
-        """Every value, in order (only for enumerable parameters)."""
-        if self.kind in ("constant", "values"):
-            return list(self.values)
-        n = round((self.high - self.low) / self.step) + 1
-        if self.kind == "int":
-            return list(range(self.low, self.high + 1, self.step))
-        return [round(self.low + i * self.step, 12) for i in range(n)]
-
-    def describe(self) -> str:
-        """Short human text of the values or range."""
-        if self.kind in ("constant", "values"):
-            return ", ".join(str(v) for v in self.values)
-        step = f" step {self.step}" if self.step not in (None, 1) else ""
-        return f"[{self.low}, {self.high}]{step}{' (log)' if self.log else ''}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (used by the spec hash)."""
-        return {**dataclasses.asdict(self), "values": list(self.values)}
-
-
-def parse_param(name: str, raw: Any, overrides: Mapping[str, Any], presets: tuple[str, ...]) -> Param:
-    """One `parameters` entry (W&B dict, Hydra string or plain scalar) -> Param, checked against the trainer."""
-    where = f"parameters.{name}"
-    check_key(name, where, "parameter")
-    if isinstance(raw, str):
-        param = _hydra(name, raw, where)
-    elif isinstance(raw, dict):
-        param = _wandb(name, validate_model(_ParamRaw, raw, ("parameters", name)), where)
-    elif isinstance(raw, list):
-        raise Problem(f"{where}: a bare list is ambiguous; write {{values: [...]}} or 'choice(...)'")
-    else:
-        param = _choices(name, [raw], where, constant=True)
-    kind = field_kind(name)
-    if param.kind in ("int", "float") and kind not in ("int", "float"):
-        raise Problem(f"{where}: {name} is not a number; list its `values`")
-    if param.kind == "float" and kind == "int":
-        raise Problem(f"{where}: {name} is an integer; use int_uniform, int(interval(..)), range() or values")
-    for value in (param.values if param.kind in ("constant", "values") else (param.low, param.high)):
-        for preset in presets:
-            config_for(preset, {**overrides, name: value}, where)
-    return param
-
-
-def _wandb(name: str, p: _ParamRaw, where: str) -> Param:
-    given, dist = p.model_fields_set, p.distribution
-    if dist is not None and dist not in DISTRIBUTIONS:
-        if dist in UNSUPPORTED:
-            raise Problem(f"{where}.distribution: {dist!r} is not supported and is not approximated "
-                          f"(supported: {', '.join(DISTRIBUTIONS)})")
-        raise Problem(f"{where}.distribution: unknown distribution {dist!r}{nearest(dist, DISTRIBUTIONS)}")
-    if "value" in given or "values" in given:
-        key, extra = ("value", "constant") if "value" in given else ("values", "categorical")
-        clash = sorted(given - {key, "distribution"}) + ([] if dist in (None, extra) else ["distribution"])
-        if clash:
-            raise Problem(f"{where}: `{key}` sets the choices; drop {', '.join(clash)}")
-        if key == "value":
-            return _choices(name, [p.value], where, constant=True)
-        return _choices(name, p.values or [], where)
-    if dist in ("categorical", "constant"):
-        raise Problem(f"{where}: distribution {dist} needs `{'values' if dist == 'categorical' else 'value'}`")
-    if p.min is None or p.max is None:
-        raise Problem(f"{where}: give `values`, `value`, or both `min` and `max`")
-    low, high = _num(f"{where}.min", p.min), _num(f"{where}.max", p.max)
-    if dist is None:  # W&B's inference: integer bounds mean int_uniform
-        dist = "int_uniform" if isinstance(low, int) and isinstance(high, int) else "uniform"
-    if p.q is not None and dist not in ("q_uniform", "int_uniform"):
-        raise Problem(f"{where}.q: only q_uniform and int_uniform take a step")
-    if dist == "int_uniform":
-        return _range(name, "int", low, high, where, step=1 if p.q is None else _num(f"{where}.q", p.q))
-    if dist == "q_uniform":
-        return _range(name, "float", low, high, where, step=1.0 if p.q is None else _num(f"{where}.q", p.q))
-    return _range(name, "float", low, high, where, log=dist == "log_uniform_values")
-
-
-def _choices(name: str, values: list, where: str, constant: bool = False) -> Param:
-    if not values:
-        raise Problem(f"{where}.values: empty; list at least one value")
-    out: list = []
-    for i, v in enumerate(values):
-        if not isinstance(v, _SCALARS):
-            raise Problem(f"{where}.values[{i}]: expected a number, string, boolean or null, got {type(v).__name__}")
-        v = normalise_value(name, v)
-        if any(v == o and type(v) is type(o) for o in out):
-            raise Problem(f"{where}.values: {v!r} is listed twice")
-        out.append(v)
-    return Param(name=name, kind="constant" if constant else "values", values=tuple(out))
-
-
-def _num(where: str, value: Any) -> int | float:
-    if isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise Problem(f"{where}: expected a finite number, got {value!r}"[:200])
-    return value
-
-
-def _range(name: str, kind: str, low: Any, high: Any, where: str, log: bool = False, step: Any = None) -> Param:
-    if kind == "int":
-        if not all(float(x).is_integer() for x in (low, high, step)):
-            raise Problem(f"{where}: integer ranges need integer bounds and step, got {low}, {high}, step {step}")
-        low, high, step = int(low), int(high), int(step)
-    else:
-        low, high = float(low), float(high)
-        step = None if step is None else float(step)
-    if step is not None and step <= 0:
-        raise Problem(f"{where}: the step must be positive, got {step}")
-    if step is not None:  # Optuna keeps values on low + k*step; say the true top of the range
-        if kind == "int":
-            high = low + ((high - low) // step) * step
-        else:
-            high = round(low + math.floor((high - low) / step + 1e-9) * step, 12)
-    if not low < high:
-        raise Problem(f"{where}: empty or single-value range [{low}, {high}]; use a constant `value`")
-    if log and low <= 0:
-        raise Problem(f"{where}: log ranges need min > 0, got {low}")
-    return Param(name=name, kind=kind, low=low, high=high, log=log, step=step)
-
-
-def _hydra(name: str, text: str, where: str) -> Param:
-    m = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*\((.*)\)\s*", text, re.S)
-    if not m and re.match(r"\s*[A-Za-z_]\w*\s*\(", text):
-        raise Problem(f"{where}: malformed sweep function {text.strip()!r} (in a {{...}} mapping, quote it: "
-                      "commas split YAML flow mappings)"[:300])
-    if not m:  # a plain string is a constant, e.g. `model.swiglu: standard`
-        return _choices(name, [text], where, constant=True)
-    func, args = m.group(1), _split(m.group(2), where)
-    if func == "choice":
-        return _choices(name, [_scalar(a) for a in args], where)
-    if func == "interval":
-        return _range(name, "float", *_interval(text, where), where)
-    if func == "tag":
-        if [a.strip() for a in args[:-1]] != ["log"]:
-            raise Problem(f"{where}: only tag(log, interval(a, b)) is understood, got {text!r}")
-        return _range(name, "float", *_interval(args[-1], where), where, log=True)
-    if func == "int" and len(args) == 1:
-        return _range(name, "int", *_interval(args[0], where), where, step=1)
-    if func == "range" and 1 <= len(args) <= 3:
-        nums = [_num(where, _scalar(a)) for a in args]
-        start, stop, step = ([0] + nums + [1])[:3] if len(nums) == 1 else (nums + [1])[:3]
-        if not isinstance(step, (int, float)) or step <= 0:
-            raise Problem(f"{where}: range() needs a positive step, got {text!r}")
-        # Hydra's range follows Python's: the stop value is excluded.
-        last = start + (math.ceil(round((stop - start) / step, 9)) - 1) * step
-        integral = all(isinstance(x, int) for x in (start, stop, step))
-        return _range(name, "int" if integral else "float", start, last, where, step=step)
-    raise Problem(f"{where}: unknown or malformed sweep function {func}(){nearest(func, _HYDRA)}")
-
-
-def _interval(text: str, where: str) -> tuple[float, float]:
-    m = re.fullmatch(r"\s*interval\s*\((.*)\)\s*", text, re.S)
-    args = _split(m.group(1), where) if m else []
-    if len(args) != 2:
-        raise Problem(f"{where}: expected interval(low, high), got {text.strip()!r}")
-    return _num(where, _scalar(args[0])), _num(where, _scalar(args[1]))
-
-
-def _split(inner: str, where: str) -> list[str]:
-    """Split Hydra arguments on top-level commas (respecting parentheses and quotes)."""
-    parts, depth, quote, cur = [], 0, "", ""
-    for ch in inner:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0 and not quote:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-        if depth < 0:
-            break
-    parts.append(cur)
-    if depth != 0 or quote or any(not p.strip() for p in parts):
-        raise Problem(f"{where}: malformed arguments {inner.strip()!r}"[:200])
-    return [p.strip() for p in parts]
-
-
-def _scalar(token: str) -> Any:
-    """A Hydra argument: quoted string, integer, float, true/false/null, else the bare string."""
-    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
-        return token[1:-1]
-    for cast in (int, float):
-        try:
-            return cast(token)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "null": None}.get(token.lower(), token)
+    raise Problem(f"time_budget: expected seconds or a duration like '15m', '2h', '1h30m', got {short(value)}")
