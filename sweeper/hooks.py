@@ -6,7 +6,10 @@ worker process, so factories must be picklable (module-level functions or small 
 
 Driver side: `SweepHooks` objects get the sweep's lifecycle. They run in the driver process, in the
 Tune event loop, so they must be quick. A trial's `trial_ended` is the authoritative end of a trial:
-a trial stopped by the scheduler or by a failure is killed by Ray, so its sinks may never see close().
+a trial's sinks see close() when train() returns, fails, or is stopped by the scheduler (Tune ends it
+with SystemExit inside its report call), but not when its worker or the driver is killed.
+The Ray-report sink is last in the composite, so the other sinks see an evaluation before Tune can
+stop the trial on it.
 """
 from __future__ import annotations
 

@@ -116,7 +116,6 @@ def _run_locked(config: dict[str, Any], setup: TrialSetup, work: Path, tune) -> 
     import torch
 
     from sweeper import space
-    from trm_core import checkpoint
     from trm_core.config import to_dict
     from trm_core.trainer import TrainingDiverged, train
 
