@@ -203,6 +203,10 @@ class Tracker:
         have = self.client.get_run(run_id).data.params
         self.log(run_id, params={k: v for k, v in params.items() if k not in have})
 
+    def tags(self, run_id: str) -> dict[str, str]:
+        """The run's tags."""
+        return dict(self.client.get_run(run_id).data.tags)
+
     def end(self, run_id: str, status: str, tags: Mapping[str, Any] | None = None) -> None:
         """Set `tags`, then terminate the run with MLflow status FINISHED, FAILED or KILLED."""
         if tags:

@@ -109,6 +109,11 @@ class MlflowHooks(NullHooks):
         run = ensure_trial_run(self.tracker, self.sweep_dir, trial.work_dir, trial.number, trial.seed, trial.trial_id)
         if state == "COMPLETE":
             self._compare()
+        elif self.baseline_run and self._is_baseline(Path(trial.work_dir)):
+            # A baseline trial that did not train to the end gives no TTA baseline; say so where users look.
+            self.tracker.log(self.baseline_run, tags={"sweeper.baseline_problem": (
+                f"t{trial.number:04d} {state}: {reason or 'no reason given'}; the comparison with TTA needs a "
+                "baseline trial that trains to the end (a scheduler may stop it)")[:5000]})
         tags = {TAG_STATE: state, **({TAG_REASON: reason[:5000]} if reason else {})}
         self.tracker.end(run, END_STATUS.get(state, "FAILED"), tags)
 
@@ -119,7 +124,13 @@ class MlflowHooks(NullHooks):
         end = SWEEP_STATUS.get(status, "FAILED")
         tags = {"sweeper.status": status, **({TAG_REASON: reason[:5000]} if reason else {})}
         if self.baseline_run:
-            self.tracker.end(self.baseline_run, end, tags)
+            if any(t["key"] in self.base_keys for t in self._finished_trials()):
+                self.tracker.end(self.baseline_run, end, tags)
+            else:
+                problem = self.tracker.tags(self.baseline_run).get("sweeper.baseline_problem")
+                why = problem or "no trial of the baseline configuration ran to the end"
+                self.tracker.log(self.parent, tags={"sweeper.vs_tta": f"unavailable: {why}"[:5000]})
+                self.tracker.end(self.baseline_run, "FAILED" if status == "finished" else end, {TAG_REASON: why})
         self.tracker.end(self.parent, end, tags)
 
     def _end_running(self, status: str, reason: str) -> None:
@@ -127,6 +138,10 @@ class MlflowHooks(NullHooks):
             self.tracker.end(run.info.run_id, status, {TAG_REASON: reason, TAG_STATE: "INTERRUPTED"})
 
     # -- comparisons with the baseline ------------------------------------------------------------
+
+    def _is_baseline(self, work: Path) -> bool:
+        config_file = work / "config.yaml"
+        return config_file.is_file() and config_key(yaml.safe_load(config_file.read_text())) in self.base_keys
 
     def _finished_trials(self) -> list[dict[str, Any]]:
         out = []
