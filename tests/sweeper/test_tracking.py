@@ -176,3 +176,36 @@ def test_log_splits_batches_at_mlflow_limits(project):
 def test_flat_params_cut_long_values():
     out = tracking.flat_params({"a": {"b": "x" * 900, "c": [1, 2]}, "d": None})
     assert len(out["a.b"]) == tracking.PARAM_VALUE_MAX and out["a.c"] == "[1, 2]" and out["d"] == "None"
+
+
+def test_pruned_baseline_trial_leaves_no_comparison_and_says_why(project):
+    spec = make_spec("nobase")  # baseline: [] -> the grid point equal to the preset (adam_lr 0.001)
+    sweep_dir = project / "sweeps" / spec.name
+    (hooks,), (factory,) = tracking.hooks_for(spec, sweep_dir)
+    hooks.strict = True
+    hooks.sweep_started(sweep_info(spec, sweep_dir, total=2), resumed=False)
+    fake_trial(hooks, factory, spec, sweep_dir, 0, {"optim.adam_lr": 0.001}, state="PRUNED", reason="asha rung 1")
+    fake_trial(hooks, factory, spec, sweep_dir, 1, {"optim.adam_lr": 0.003},
+               correct={"halt_first": puzzles(0.5), "tta": puzzles(0.4)})
+    hooks.sweep_ended(sweep_info(spec, sweep_dir, total=2), "finished", None)
+    runs = _runs(spec.name)
+    (base,) = _by_role(runs, "baseline")
+    assert base["status"] == "FAILED" and "t0000 PRUNED: asha rung 1" in base["tags"]["sweeper.end_reason"]
+    assert _by_role(runs, "sweep")[0]["tags"]["sweeper.vs_tta"].startswith("unavailable")
+    assert not any(k.startswith("vs_tta") for r in runs for k in r["metrics"])
+
+
+def test_optuna_figures_from_a_journal(tmp_path):
+    import optuna
+
+    from sweeper import plots
+
+    study = optuna.create_study(storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.journal"))), study_name="s", direction="maximize")
+    study.optimize(lambda t: t.suggest_float("lr", 1e-4, 1e-2, log=True) * t.suggest_int("k", 1, 4), n_trials=8)
+    written, skipped = plots.optuna_figures(study, tmp_path / "out")
+    names = sorted(p.name for p in written)
+    assert skipped == {} and names == sorted(f"{n}.{e}" for n in ("optimization_history", "param_importances",
+                                                                  "parallel_coordinate") for e in ("png", "html"))
+    page = (tmp_path / "out" / "param_importances.html").read_text()
+    assert "data:image/png;base64," in page and "<table>" in page
