@@ -125,3 +125,33 @@ def test_four_quarter_gpu_trials_share_one_logical_gpu_at_once(tmp_path):
     events = [r["event"] for r in read_jsonl(sweep.path / "hooks.jsonl")]
     assert events[0] == "sweep_started" and events[-1] == "sweep_ended"
     assert events.count("trial_started") == 4 and events.count("trial_ended:COMPLETE") == 4
+
+
+def test_sweeper_stop_leaves_a_resumable_sweep(tmp_path):
+    root = tmp_path / "sweeps"
+    spec = smoke_variant(tmp_path, "halt", scheduler={"type": "none"},
+                         parameters={"optim.adam_lr": {"values": [0.001, 0.003]}}, base={"overrides": {"steps": 30}})
+    sweep = SweepDir.at("halt", root)
+    driver = subprocess.Popen([sys.executable, "-m", "sweeper", "run", str(spec), "--root", str(root)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env())
+    try:
+        deadline = time.monotonic() + 150
+        while not any(r.get("final") is False for d in sweep.trials.glob("t*") for r in read_jsonl(d / "evals.jsonl")):
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        stopped = sweeper("stop", "halt", "--root", str(root), "--timeout", "60")
+        assert stopped.returncode == 0, stopped.stderr
+        assert driver.wait(timeout=60) == 1  # stopped, not finished
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert "resume with: sweeper resume halt" in driver.stderr.read()
+    state = sweep.read_state()
+    assert state["status"] == "stopped" and "sweeper stop" in state["reason"]
+    assert sweeper("stop", "halt", "--root", str(root)).returncode == 2  # not running any more
+    res = sweeper("resume", "halt", "--root", str(root))
+    assert res.returncode == 0, res.stderr[-3000:]
+    trials = load_trials(sweep.journal, "halt")
+    assert len(trials) == 2 and all(t.state.name == "COMPLETE" for t in trials)
+    for t in trials:
+        assert strictly_increasing_steps(sweep.trial_dir(t.number))[-1] == 30
