@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")  # trials and drivers run headless; never pick an interactive backend
 
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is fixed)
+from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
 CURVE_GROUPS = (("train/loss", "train/lm_loss", "train/halt_loss"), ("eval/puzzle_acc", "eval/cell_acc", "train/puzzle_acc"))
 """Panels of the learning-curve figure: losses, then accuracies."""
@@ -30,6 +31,13 @@ def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
+
+
+def _log_x(ax) -> None:
+    """Log cost axis with plain numbers (1, 2, 8) rather than powers of ten."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(ScalarFormatter())
 
 
 def learning_curves(history: Mapping[str, Sequence[tuple[int, float]]], path: Path) -> Path:
@@ -78,7 +86,7 @@ def accuracy_vs_cost(rows: Sequence[Mapping[str, Any]], tau_points: Sequence[Map
     if baseline:
         ax.scatter(baseline["relative_cost"], baseline["puzzle_acc"], marker="*", s=220, color="black",
                    zorder=4, label="baseline TTA")
-    ax.set_xscale("log")
+    _log_x(ax)
     ax.set_xlabel("relative cost (chain-steps / those of one full chain)")
     ax.set_ylabel("puzzle accuracy")
     ax.legend(fontsize=8)
@@ -113,7 +121,7 @@ def sweep_accuracy_vs_cost(points: Sequence[Mapping[str, Any]], path: Path) -> P
         else:
             ax.scatter(p["cost"], p["acc"], s=40, zorder=3)
             ax.annotate(p["label"], (p["cost"], p["acc"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xscale("log")
+    _log_x(ax)
     ax.set_xlabel("relative cost")
     ax.set_ylabel("puzzle accuracy")
     if any(p.get("baseline") for p in points):

@@ -60,6 +60,7 @@ def test_keep_metrics_drops_ray_counters_and_unknown_namespaces():
     assert kept == {"train/loss": 1.0, "eval/x": 2.5}
 
 
+@pytest.mark.slow
 def test_sweep_lifecycle_with_one_real_trial(project):
     from trm_core.trainer import train
 
