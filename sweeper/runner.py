@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule, TrialScheduler
 from ray.tune.search import Searcher
 
 from sweeper import space
@@ -191,7 +192,10 @@ def _prepare(req: RunRequest) -> dict[str, Any]:
         math.ceil(base_cfg.steps / base_cfg.eval_every)
     info = SweepInfo(name=sweep.name, sweep_dir=sweep.path, spec=spec.to_dict(), spec_hash=spec.spec_hash,
                      preset=preset, total_trials=total, tracking_uri=spec.tracking_uri)
+    from sweeper.baselines import baseline_keys
+
     return {"preset": preset, "announce": announce, "gpus": gpus, "total": total, "baselines": baselines,
+            "baseline_keys": baseline_keys(spec, preset),
             "max_t": max_t, "info": info, "resumed": state.get("sessions", 0) > 0}
 
 
@@ -268,8 +272,29 @@ def _metric_mode(spec: SweepSpec):
     return [m.name for m in spec.metrics], modes
 
 
+class _KeepBaselines:
+    """Scheduler mixin: never stop a baseline trial early. Every trial is compared against the TTA
+    evaluation of the finished baseline, so an early-stopped baseline would leave the sweep without one.
+    Its results still count as a reference for stopping the others."""
+
+    def on_trial_result(self, tune_controller, trial, result):
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if decision == TrialScheduler.STOP and trial.config.get("baseline_trial"):
+            return TrialScheduler.CONTINUE
+        return decision
+
+
+# Module level, because Tune pickles the scheduler into the experiment state for Tuner.restore.
+class KeepBaselinesASHA(_KeepBaselines, ASHAScheduler):
+    pass
+
+
+class KeepBaselinesMedian(_KeepBaselines, MedianStoppingRule):
+    pass
+
+
 def _scheduler(spec: SweepSpec, prep: dict[str, Any]):
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
+    from ray.tune.schedulers import FIFOScheduler, HyperBandScheduler
 
     s = spec.scheduler
     if s is None:
@@ -277,12 +302,12 @@ def _scheduler(spec: SweepSpec, prep: dict[str, Any]):
     metric, mode = _metric_mode(spec)
     # One report per evaluation, counted in `evals`, so grace_period and max_t are in evaluations.
     if s.type == "asha":
-        return ASHAScheduler(time_attr="evals", metric=metric, mode=mode, max_t=prep["max_t"],
+        return KeepBaselinesASHA(time_attr="evals", metric=metric, mode=mode, max_t=prep["max_t"],
                              grace_period=s.grace_period, reduction_factor=s.reduction_factor, brackets=s.brackets)
-    if s.type == "hyperband":
+    if s.type == "hyperband":  # HyperBand pauses and resumes within brackets: it cannot spare a trial
         return HyperBandScheduler(time_attr="evals", metric=metric, mode=mode, max_t=prep["max_t"],
                                   reduction_factor=s.reduction_factor)
-    return MedianStoppingRule(time_attr="evals", metric=metric, mode=mode, grace_period=s.grace_period)
+    return KeepBaselinesMedian(time_attr="evals", metric=metric, mode=mode, grace_period=s.grace_period)
 
 
 class SweepSearcher(Searcher):
@@ -305,7 +330,7 @@ class SweepSearcher(Searcher):
             return Searcher.FINISHED
         self.numbers[trial_id] = t["number"]
         shares = session.shares(t) if session else {"cpu": 1.0, "gpu": 0.0}
-        return {**t, **shares}
+        return {**t, **shares, "baseline_trial": session.is_baseline(t) if session else False}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self.metric, str) and trial_id in self.numbers and self.metric in result:

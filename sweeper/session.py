@@ -50,6 +50,14 @@ class Session:
         gpu = space.gpu_share(self.spec, params, self.prep["preset"]) if self.prep["gpus"] > 0 else 0.0
         return {"cpu": space.cpu_share(self.spec, params, self.prep["preset"]), "gpu": gpu}
 
+    def is_baseline(self, t: dict[str, Any]) -> bool:
+        """True if the trial's configuration is a baseline configuration (never stopped early)."""
+        from sweeper.baselines import config_key
+        from trm_core.config import to_dict
+
+        cfg = space.trial_config(self.spec, {**t["params"], **t["overrides"]}, t["seed"], self.prep["preset"])
+        return config_key(to_dict(cfg)) in self.prep["baseline_keys"]
+
     def started(self) -> None:
         self.view.say(self.prep["announce"])
         if len(self.spec.metrics) > 1:

@@ -60,9 +60,19 @@ def resolve_store(cli_uri: str | None = None, spec_uri: str | None = None, sweep
         recorded = json.loads((Path(sweep_dir) / "mlflow" / "store.json").read_text()).get("uri")
     for source, uri in (("cli", cli_uri), ("env", os.environ.get(ENV_URI)), ("spec", spec_uri), ("recorded", recorded)):
         if uri:
-            return Store(_absolute(uri), None, source)
+            uri = _absolute(uri)
+            return Store(uri, _sqlite_artifacts(uri), source)
     root = (Path(cwd) if cwd else Path.cwd()).resolve() / DEFAULT_DIR
     return Store(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri(), "default")
+
+
+def _sqlite_artifacts(uri: str) -> str | None:
+    """Artifacts of a SQLite store go beside its database (trials run in other working directories,
+    where MLflow's relative default ./mlartifacts would scatter them); servers keep their own."""
+    path = uri.removeprefix("sqlite:///")
+    if not uri.startswith("sqlite:///") or path == ":memory:":
+        return None
+    return (Path(path).parent / "artifacts").as_uri()
 
 
 def _absolute(uri: str) -> str:

@@ -33,7 +33,8 @@ from sweeper import compare, final_eval
 from sweeper.hooks import NullHooks, SweepInfo, TrialInfo
 from sweeper.tracking import (END_STATUS, TAG_PARENT, TAG_REASON, TAG_ROLE, TAG_STATE, TAG_SWEEP, Store, Tracker,
                               flat_params)
-from sweeper.tracking_sink import RUN_ID_FILE, config_key, config_label, ensure_trial_run
+from sweeper.baselines import baseline_keys, config_key, config_label
+from sweeper.tracking_sink import RUN_ID_FILE, ensure_trial_run
 
 SWEEP_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
 STAMP_FILE = "mlflow_vs_tta.json"
@@ -227,16 +228,6 @@ class MlflowHooks(NullHooks):
             if skipped:
                 self.tracker.log(self.parent, tags={f"sweeper.optuna_skipped.{k}": v[:500] for k, v in skipped.items()})
         self.tracker.artifacts(self.parent, [f for f in files if f.is_file()], "report")
-
-
-def baseline_keys(spec, preset: str) -> set[str]:
-    """config_key of each baseline configuration (the base config when `baseline:` is null or empty;
-    with an empty list the grid is expected to contain it, as search_spaces/smoke.yaml says)."""
-    from sweeper import space
-    from trm_core.config import to_dict
-
-    entries = spec.baseline if spec.baseline else ({},)
-    return {config_key(to_dict(space.trial_config(spec, dict(e), spec.seeds[0], preset))) for e in entries}
 
 
 def provenance(spec, sweep: SweepInfo) -> dict[str, str]:

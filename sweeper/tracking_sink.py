@@ -6,21 +6,18 @@ so Ray can pickle it. MLflow itself is reached only through sweeper.tracking.Tra
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
 
 import yaml
 
 from sweeper import final_eval, plots
+from sweeper.baselines import config_key, config_label
 from sweeper.hooks import TrialContext
 from sweeper.tracking import (TAG_NUMBER, TAG_PARENT, TAG_ROLE, TAG_SWEEP, Store, Tracker, flat_params,
                               host, keep_metrics)
 
-MACHINE_KEYS = ("seed", "device", "threads", "data.cache_dir")
-"""Config keys that do not make a configuration different (the seed is a sweep axis of its own)."""
 RUN_ID_FILE = "mlflow_run_id"
 LOGGED_MARK = "mlflow_logged"
 
@@ -28,22 +25,6 @@ LOGGED_MARK = "mlflow_logged"
 def trial_match(sweep: str, number: int) -> dict[str, str]:
     """The tags that identify a trial's run."""
     return {TAG_SWEEP: sweep, TAG_ROLE: "trial", TAG_NUMBER: str(number)}
-
-
-def config_key(config: Mapping[str, Any]) -> str:
-    """12-hex-digit hash of a resolved config without MACHINE_KEYS: equal for the seeds of one configuration."""
-    from trm_core.config import flatten
-
-    flat = {k: v for k, v in flatten(dict(config)).items() if k not in MACHINE_KEYS}
-    return hashlib.sha256(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def config_label(config: Mapping[str, Any], swept: tuple[str, ...]) -> str:
-    """'model.k=2 optim.adam_lr=0.001': the swept keys' values in this resolved config."""
-    from trm_core.config import flatten
-
-    flat = flatten(dict(config))
-    return " ".join(f"{k}={flat.get(k)}" for k in swept) or "base"
 
 
 def parent_run_id(tracker: Tracker, sweep_dir: Path) -> str | None:

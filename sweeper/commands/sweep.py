@@ -18,9 +18,16 @@ def register(app: typer.Typer) -> None:
         app.command(fn.__name__)(fn)
 
 
-def extensions(spec, sweep) -> tuple[list, list]:
-    """(driver hooks, trial sink factories) for this sweep; tracking back ends plug in here."""
-    return [], []
+def extensions(spec, sweep, tracking_uri: str | None = None) -> tuple[list, list]:
+    """(driver hooks, trial sink factories) for this sweep: MLflow tracking on both sides."""
+    from sweeper import tracking
+
+    return tracking.hooks_for(spec, sweep.path, tracking_uri)
+
+
+TrackingOpt = Annotated[Optional[str], typer.Option(
+    "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the sweep file's "
+    "tracking.uri, else ./mlruns/mlflow.db).")]
 
 
 @friendly
@@ -31,6 +38,7 @@ def run(
     concurrency: Annotated[Optional[int], typer.Option(min=1, help="Trials at once (default: the spec's, else as resources allow).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the plan; start nothing.")] = False,
     root: RootOpt = None,
+    tracking_uri: TrackingOpt = None,
 ) -> None:
     """Run a sweep (or resume it, if a sweep of that name exists)."""
     if dry_run:
@@ -41,7 +49,7 @@ def run(
     sweep, sweep_spec, existed = init_sweep(spec, name, root)
     if existed:
         typer.echo(f"sweep '{sweep.name}' exists: resuming it", err=True)
-    _execute(sweep, sweep_spec, address, concurrency)
+    _execute(sweep, sweep_spec, address, concurrency, tracking_uri)
 
 
 @friendly
@@ -49,18 +57,19 @@ def resume(
     name: Annotated[str, typer.Argument(help="Sweep name (a folder under the sweeps root).")],
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")] = None,
     root: RootOpt = None,
+    tracking_uri: TrackingOpt = None,
 ) -> None:
     """Resume a stopped, interrupted or crashed sweep; finished trials are not rerun."""
     from sweeper.sweepdir import open_sweep
 
     sweep, spec = open_sweep(name, root)
-    _execute(sweep, spec, address, None)
+    _execute(sweep, spec, address, None, tracking_uri)
 
 
-def _execute(sweep, spec, address, concurrency) -> None:
+def _execute(sweep, spec, address, concurrency, tracking_uri=None) -> None:
     from sweeper.runner import RunRequest, run_sweep
 
-    hooks, factories = extensions(spec, sweep)
+    hooks, factories = extensions(spec, sweep, tracking_uri)
     out = run_sweep(RunRequest(sweep=sweep, spec=spec, address=address, concurrency=concurrency,
                                hooks=hooks, sink_factories=factories))
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(out.counts.items())) or "no trials"

@@ -36,9 +36,15 @@ def env() -> dict[str, str]:
 
 
 def sweeper(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:
-    """Run `python -m sweeper ARGS` to completion; output captured as text."""
+    """Run `python -m sweeper ARGS` to completion; output captured as text.
+
+    The working directory defaults to the folder holding `--root`, so the default MLflow store
+    (./mlruns) of a test sweep lands in the test's tmp_path, not in the repo."""
+    cwd = kw.pop("cwd", None)
+    if cwd is None:
+        cwd = Path(args[args.index("--root") + 1]).parent if "--root" in args else REPO
     return subprocess.run([sys.executable, "-m", "sweeper", *args], capture_output=True, text=True,
-                          timeout=timeout, env=kw.pop("env", None) or env(), cwd=kw.pop("cwd", REPO), **kw)
+                          timeout=timeout, env=kw.pop("env", None) or env(), cwd=cwd, **kw)
 
 
 def strictly_increasing_steps(trial_dir: Path) -> list[int]:
