@@ -122,8 +122,13 @@ class Tracker:
     """MlflowClient with the few operations a sweep needs; all run lookups are scoped to one experiment."""
 
     def __init__(self, store: Store, experiment: str):
+        import logging
+
         from mlflow import MlflowClient
 
+        # MLflow announces each schema migration of a new SQLite store at INFO, into the live table.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         self.store, self.experiment = store, experiment
         self.client = MlflowClient(tracking_uri=store.uri)
         self.experiment_id = self._experiment_id(experiment)
