@@ -49,7 +49,31 @@ def run(
     sweep, sweep_spec, existed = init_sweep(spec, name, root)
     if existed:
         typer.echo(f"sweep '{sweep.name}' exists: resuming it", err=True)
-    _execute(sweep, sweep_spec, address, concurrency, tracking_uri)
+    try:
+        _execute(sweep, sweep_spec, address, concurrency, tracking_uri)
+    except typer.Exit:  # the sweep ran; its exit code says how it ended
+        raise
+    except Exception:
+        if not existed:
+            _discard_unstarted(sweep)
+        raise
+
+
+def _discard_unstarted(sweep) -> None:
+    """Remove a sweep folder that this command created but whose start failed before any session began
+    (a bad tracking URI, no GPU for a CUDA preset, ...). Left behind, its name would be taken: a rerun
+    would 'resume' it, and the corrected file would be refused as a different spec."""
+    import shutil
+
+    try:
+        lock = sweep.lock()
+    except UserError:  # another driver holds it (it created the folder): not ours to remove
+        return
+    try:
+        if sweep.read_state().get("sessions", 0) == 0:
+            shutil.rmtree(sweep.path, ignore_errors=True)
+    finally:
+        lock.release()
 
 
 @friendly

@@ -8,6 +8,7 @@ first bad row raises ConfigError('file:line: reason'). Files ending in .gz are r
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
@@ -148,6 +149,15 @@ def _parse_block(buf: bytes) -> tuple[tuple[np.ndarray, ...] | None, int, list[b
 def iter_csv(path: str | Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Yield validated chunks (puzzles, solutions, ratings, source bytes) of a Sudoku CSV, in file order."""
     path = Path(path)
+    try:
+        yield from _iter_csv(path)
+    except gzip.BadGzipFile as e:  # named .gz but not gzip, or a CRC error
+        raise ConfigError(f"{path}: not a gzip file or corrupt ({e})") from None
+    except (EOFError, zlib.error) as e:  # a .gz cut short (an interrupted download or copy)
+        raise ConfigError(f"{path}: truncated or corrupt gzip data ({e})") from None
+
+
+def _iter_csv(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     with _open(path, "rb") as f:
         header = f.readline().decode("utf-8-sig", errors="replace").strip()
         if header != HEADER:
