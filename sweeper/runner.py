@@ -24,7 +24,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule, TrialScheduler
 from ray.tune.search import Searcher
 
-from sweeper import space
+from sweeper import faults, space
 from sweeper.errors import UserError
 from sweeper.hooks import SinkFactory, SweepHooks, SweepInfo
 from sweeper.session import Session
@@ -348,6 +348,7 @@ class SweepSearcher(Searcher):
         state = self.broker.finish(number, state, result, reason)
         if _SESSION is not None:
             _SESSION.ended(trial_id, number, state, reason)
+        faults.point("trial_finished", self.broker.sweep.path, number)
 
     def save(self, checkpoint_path: str) -> None:
         import pickle

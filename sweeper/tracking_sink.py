@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from sweeper import final_eval, plots
+from sweeper import faults, final_eval, plots
 from sweeper.baselines import config_key, config_label
 from sweeper.hooks import TrialContext
 from sweeper.tracking import (TAG_NUMBER, TAG_PARENT, TAG_ROLE, TAG_SWEEP, Store, Tracker, flat_params,
@@ -84,6 +84,7 @@ class MlflowSink:
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         kept = keep_metrics(metrics)
+        faults.point("mlflow_log", self.ctx.sweep_dir, self.ctx.number)
         if kept:
             self.tracker.log(self.run_id, kept, step)
 

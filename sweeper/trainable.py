@@ -14,17 +14,22 @@ import math
 import os
 import shutil
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sweeper import faults
+from sweeper.errors import DISK_ERRNOS
 from sweeper.hooks import CompositeSink, SinkFactory, TrialContext
 from sweeper.spec import SweepSpec
 from sweeper.sweepdir import append_jsonl, read_jsonl, write_json
 
 LOCK_WAIT_S = 60.0
 """How long a trial waits for its directory lock (held by a stale worker of a killed driver)."""
+DISK_STOP_WAIT_S = 120.0
+"""How long a trial that hit a disk error waits for the driver to stop the sweep before it fails."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,8 +54,10 @@ class RayReportSink:
     """Reports each evaluation to Ray Tune with its checkpoint; the final one is held back until the
     other sinks are closed, because Ray may stop the worker as soon as it sees the final result."""
 
-    def __init__(self, work_dir: Path, cfg, report_fn, checkpoint_cls):
+    def __init__(self, work_dir: Path, cfg, report_fn, checkpoint_cls, sweep_dir: Path | None = None,
+                 number: int | None = None):
         self.work_dir, self.cfg = work_dir, cfg
+        self.sweep_dir, self.number = sweep_dir, number
         self._report, self._checkpoint = report_fn, checkpoint_cls
         self.train: dict[str, float] = {}
         self.pending: tuple[dict, Path | None] | None = None
@@ -58,6 +65,8 @@ class RayReportSink:
 
     def log(self, metrics, step):
         self.train = dict(metrics)
+        if self.sweep_dir is not None:
+            faults.point("train_log", self.sweep_dir, self.number)
 
     def on_eval(self, metrics, step, checkpoint_dir):
         row = {**self.train, **metrics, "step": step, "evals": math.ceil(step / self.cfg.eval_every),
@@ -133,6 +142,7 @@ def _run_locked(config: dict[str, Any], setup: TrialSetup, work: Path, tune) -> 
         torch.cuda.set_per_process_memory_fraction(gpu)
 
     ckpt_root = work / "checkpoints"
+    corrupt = _corrupt_newest(ckpt_root)
     resumed_from = _adopt_ray_checkpoint(tune.get_checkpoint(), ckpt_root)
     trial_id = tune.get_context().get_trial_id()
     write_json(work / "trial.json", {"number": number, "seed": seed, "params": config["params"],
@@ -144,8 +154,15 @@ def _run_locked(config: dict[str, Any], setup: TrialSetup, work: Path, tune) -> 
     attempt = {"pid": os.getpid(), "host": socket.gethostname(), "ray_trial_id": trial_id, "node": _node_id(),
                "resumed_from_step": resumed_from, "start": time.time()}
     append_jsonl(work / "attempts.jsonl", {"event": "start", **attempt, **_create_time()})
+    for name, why in corrupt:  # the trainer skips these too; say so where users look for a trial's story
+        note = f"checkpoint {name} is corrupt ({why}); resuming from step {resumed_from}"
+        append_jsonl(work / "attempts.jsonl", {"event": "checkpoint_corrupt", "checkpoint": name, "reason": why,
+                                               "resumed_from_step": resumed_from, "time": time.time()})
+        print(f"sweeper: trial {number}: {note}", file=sys.stderr, flush=True)
     (work / "failure.json").unlink(missing_ok=True)
-    ray_sink = RayReportSink(work, cfg, tune.report, tune.Checkpoint)
+    faults.install_checkpoint_hook(setup.sweep_dir, number)
+    faults.point("trial_start", setup.sweep_dir, number)
+    ray_sink = RayReportSink(work, cfg, tune.report, tune.Checkpoint, Path(setup.sweep_dir), number)
     # Ray last: its report can block until the driver decides, and may end this process there.
     sink = CompositeSink([*(f(ctx) for f in setup.sink_factories), ray_sink])
     t0 = time.perf_counter()
@@ -159,6 +176,11 @@ def _run_locked(config: dict[str, Any], setup: TrialSetup, work: Path, tune) -> 
         _fail(work, attempt, t0, f"CUDA out of memory with a {gpu:g} GPU share ({gpu * total:.1f} of "
                                  f"{total:.1f} GiB); raise resources.gpu or lower batch_size")
         raise
+    except OSError as e:
+        if e.errno not in DISK_ERRNOS:
+            _fail(work, attempt, t0, f"{type(e).__name__}: {e}")
+            raise
+        _disk_full(setup, work, attempt, t0, e)
     except SystemExit:  # Tune ends a trial it stops (scheduler, graceful stop) with sys.exit in report()
         append_jsonl(work / "attempts.jsonl", {"event": "end", **attempt, "outcome": "stopped", "end": time.time(),
                                                "train_seconds": time.perf_counter() - t0})
@@ -172,9 +194,37 @@ def _run_locked(config: dict[str, Any], setup: TrialSetup, work: Path, tune) -> 
 
 
 def _fail(work: Path, attempt: dict, t0: float, reason: str) -> None:
-    write_json(work / "failure.json", {"reason": reason, "time": time.time()})
-    append_jsonl(work / "attempts.jsonl", {"event": "end", **attempt, "outcome": "failed", "reason": reason,
-                                           "end": time.time(), "train_seconds": time.perf_counter() - t0})
+    try:
+        write_json(work / "failure.json", {"reason": reason, "time": time.time()})
+        append_jsonl(work / "attempts.jsonl", {"event": "end", **attempt, "outcome": "failed", "reason": reason,
+                                               "end": time.time(), "train_seconds": time.perf_counter() - t0})
+    except OSError:  # a full or read-only disk: the reason still reaches Ray's error log with the exception
+        pass
+
+
+def _disk_full(setup: TrialSetup, work: Path, attempt: dict, t0: float, error: OSError) -> None:
+    """A full or read-only disk is not the trial's fault: failing it would lose it for good (failed trials
+    are not rerun). Ask the driver for a graceful stop instead, and wait in place (the trial stays
+    RUNNING, so the stop keeps it resumable from its last complete checkpoint). If the request cannot be
+    written or nobody acts on it, fail after all."""
+    from sweeper.sweepdir import SweepDir
+
+    where = f" ({error.filename})" if error.filename else ""
+    reason = (f"trial {work.name}: {os.strerror(error.errno).lower()}{where}; free space (or make the sweep "
+              f"folder writable), then `sweeper resume {setup.sweep_name}`")
+    try:
+        append_jsonl(work / "attempts.jsonl", {"event": "end", **attempt, "outcome": "disk_error", "reason": reason,
+                                               "end": time.time(), "train_seconds": time.perf_counter() - t0})
+        SweepDir(Path(setup.sweep_dir).parent, setup.sweep_name).request_stop(reason)
+    except OSError:
+        _fail(work, attempt, t0, reason)
+        raise error from None
+    print(f"sweeper: {reason}", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + DISK_STOP_WAIT_S
+    while time.monotonic() < deadline:  # the driver's stop ends this worker
+        time.sleep(0.5)
+    _fail(work, attempt, t0, reason)
+    raise error
 
 
 def _node_id() -> str | None:
@@ -190,9 +240,22 @@ def _create_time() -> dict[str, float]:
     return {"create_time": rec.get("create_time", 0.0)}
 
 
+def _corrupt_newest(ckpt_root: Path) -> list[tuple[str, str]]:
+    """(name, reason) of the local checkpoints newer than the newest intact one (the trainer skips them)."""
+    from trm_core import checkpoint
+
+    out = []
+    for path in reversed(checkpoint.list_checkpoints(ckpt_root)):
+        reason = checkpoint.verify(path)
+        if reason is None:
+            break
+        out.append((path.name, reason))
+    return out
+
+
 def _adopt_ray_checkpoint(ray_ckpt, ckpt_root: Path) -> int:
-    """Copy Ray's checkpoint into the trial dir if it is newer than the local one; return the step
-    the run resumes from (0 = a fresh start)."""
+    """Copy Ray's checkpoint into the trial dir if it is newer than the local one and intact; return
+    the step the run resumes from (0 = a fresh start)."""
     from trm_core import checkpoint
 
     local = [p for p in checkpoint.list_checkpoints(ckpt_root) if checkpoint.verify(p) is None]
@@ -201,8 +264,11 @@ def _adopt_ray_checkpoint(ray_ckpt, ckpt_root: Path) -> int:
         return local_step
     step = int(ray_ckpt.get_metadata().get("step", 0))
     if step > local_step:
-        target = ckpt_root / f"{checkpoint.PREFIX}{step:08d}"
         with ray_ckpt.as_directory() as src:
-            shutil.copytree(src, target, dirs_exist_ok=True)
+            if checkpoint.verify(Path(src)) is not None:  # never replace a good local one with a bad copy
+                return local_step
+            target = ckpt_root / f"{checkpoint.PREFIX}{step:08d}"
+            shutil.rmtree(target, ignore_errors=True)  # a corrupt local folder of the same step
+            shutil.copytree(src, target)
         return step
     return local_step

@@ -13,12 +13,18 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 SCHEMA = 1
 PREFIX = "step-"
+_TMP = ".tmp-"
+
+before_publish: Callable[[Path, int], None] | None = None
+"""Test seam, None in normal use: called with the temporary folder and the step after state.pt is
+written and before the folder is renamed into place. sweeper/faults.py sets it to inject a crash or a
+full disk at that moment (trm_core itself never reads the environment for it)."""
 
 
 def _sha256(path: Path) -> str:
@@ -45,13 +51,18 @@ def save(root: Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{step:08d}"
-    tmp = root / f".tmp-{PREFIX}{step:08d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    # A writer killed mid-write (kill -9, power cut) leaves its temporary folder behind; one run writes
+    # to a root at a time, so any such folder is a leftover and would otherwise hold disk space forever.
+    for stale in root.glob(f"{_TMP}{PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = root / f"{_TMP}{PREFIX}{step:08d}-{os.getpid()}"
     tmp.mkdir()
     try:
         torch.save({"schema": SCHEMA, "step": step, **state}, tmp / "state.pt")
         with open(tmp / "state.pt", "rb+") as f:
             os.fsync(f.fileno())
+        if before_publish is not None:
+            before_publish(tmp, step)
         (tmp / "state.sha256").write_text(_sha256(tmp / "state.pt"))
         if final.exists():
             shutil.rmtree(final)

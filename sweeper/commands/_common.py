@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import typer
 
-from sweeper.errors import UserError
+from sweeper.errors import DISK_ERRNOS, UserError
 
 
 def friendly(fn):
@@ -23,6 +24,15 @@ def friendly(fn):
             raise typer.Exit(2) from None
         except FileNotFoundError as e:
             typer.echo(f"error: file not found: {e.filename or e}", err=True)
+            raise typer.Exit(2) from None
+        except OSError as e:
+            if e.errno not in DISK_ERRNOS:
+                raise
+            # Nothing is half-written (checkpoints and state files are replaced atomically), so say what
+            # to do instead of printing a traceback.
+            where = f" ({e.filename})" if e.filename else ""
+            typer.echo(f"error: {os.strerror(e.errno).lower()}{where}; free space (or make it writable) and "
+                       "run the command again (`sweeper resume NAME` continues a sweep)", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)

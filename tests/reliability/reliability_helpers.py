@@ -1,0 +1,78 @@
+"""What every fault test checks afterwards: nothing lost, nothing run twice, nothing left behind."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sweep_helpers import env, strictly_increasing_steps
+from sweeper import faults, tracking
+from sweeper.study import load_trials
+from sweeper.sweepdir import SweepDir, pid_alive, read_jsonl
+from test_tracking_e2e import _check_store
+
+
+def fault_env(*faults_: str) -> dict[str, str]:
+    """The helpers' subprocess environment with $SWEEPER_FAULT set."""
+    return {**env(), faults.ENV: ",".join(faults_)}
+
+
+def run_until_killed(cmd: list[str], cwd: Path, extra_env: dict[str, str], timeout: float = 180) -> None:
+    """Run a driver that a fault kills with SIGKILL; fail if it ends any other way."""
+    proc = subprocess.run(cmd, cwd=cwd, env=extra_env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == -9, f"the driver was not killed (exit {proc.returncode}): {proc.stderr[-3000:]}"
+
+
+def driver(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sweeper", *args]
+
+
+def fired(sweep: SweepDir, fault: str) -> bool:
+    return faults.marker(sweep.path, fault).is_file()
+
+
+def ray_trial_states(sweep: SweepDir) -> dict[int, list[str]]:
+    """Optuna trial number -> the statuses of the Ray trials that ran it (newest experiment state)."""
+    # One file per driver session, named by its start time (a resume re-syncs the older ones too).
+    newest = max(sweep.experiment.glob("experiment_state-*.json"), key=lambda p: p.name)
+    out: dict[int, list[str]] = {}
+    for entry in json.loads(newest.read_text())["trial_data"]:
+        trial = json.loads(entry[0])
+        out.setdefault(int(trial["config"]["number"]), []).append(trial["status"])
+    return out
+
+
+def check_recovered(sweep: SweepDir, cwd: Path, total: int, steps: int) -> None:
+    """After a resume: every trial COMPLETE exactly once in Optuna, in Ray and in MLflow, trained to its last
+    step without evaluating a step twice, its final evaluation published, and no torn checkpoint left."""
+    trials = load_trials(sweep.journal, sweep.name)
+    assert sorted(t.number for t in trials) == list(range(total)), [t.number for t in trials]
+    assert all(t.state.name == "COMPLETE" for t in trials), [(t.number, t.state.name) for t in trials]
+    keys = {(json.dumps(t.params, sort_keys=True), t.user_attrs.get("seed")) for t in trials}
+    assert len(keys) == total, "a configuration ran twice"
+    ray = ray_trial_states(sweep)
+    assert {n: s for n, s in ray.items()} == {n: ["TERMINATED"] for n in range(total)}, ray
+    for t in trials:
+        work = sweep.trial_dir(t.number)
+        assert strictly_increasing_steps(work)[-1] == steps
+        assert (work / "final" / "results.json").is_file() and (work / "mlflow_logged").is_file()
+        assert not list((work / "checkpoints").glob(".tmp-*")), "a torn checkpoint write was left behind"
+    runs = tracking.run_rows(tracking.Tracker(tracking.resolve_store(cwd=cwd), sweep.name))
+    by_number = _check_store(runs, total)  # one parent, one run per trial, nothing RUNNING, no orphans
+    assert all(r["tags"]["sweeper.state"] == "COMPLETE" and r["status"] == "FINISHED" for r in by_number.values())
+    state = sweep.read_state()
+    assert state["status"] == "finished" and state["driver"] is None
+
+
+def recorded_processes(sweep: SweepDir) -> list[dict]:
+    """The processes a driver recorded (its local Ray's) or started (trial workers); read them before a
+    resume, which overwrites the record, and check afterwards that none survived."""
+    records = list((sweep.read_state().get("ray") or {}).get("processes") or [])
+    for d in sweep.trials.glob("t*"):
+        records += [a for a in read_jsonl(d / "attempts.jsonl") if a.get("event") == "start"]
+    return [r for r in records if r.get("create_time")]
+
+
+def alive(records: list[dict]) -> list[dict]:
+    return [r for r in records if pid_alive(r)]
