@@ -15,7 +15,7 @@ import pytest
 from reliability_helpers import (alive, check_recovered, driver, fault_env, fired, recorded_processes,
                                  run_until_killed)
 from sweep_helpers import env, smoke_variant
-from sweeper.sweepdir import SweepDir
+from sweeper.sweepdir import SweepDir, read_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -43,3 +43,6 @@ def test_kill_9_of_the_driver_then_resume_loses_and_repeats_nothing(tmp_path, mo
     assert res.returncode == 0, res.stderr[-3000:]
     assert not alive(left), f"processes of the killed driver survived the resume: {alive(left)}"
     check_recovered(sweep, tmp_path, total=2, steps=12)
+    if moment == "mid_training":  # killed at step 9 with a checkpoint at step 6: resumed, not restarted
+        starts = [a for a in read_jsonl(sweep.trial_dir(0) / "attempts.jsonl") if a["event"] == "start"]
+        assert starts[-1]["resumed_from_step"] == 6, starts

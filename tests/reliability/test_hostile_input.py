@@ -12,7 +12,6 @@ import gzip
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 
-import pytest
 
 from sweeper.commands import report
 from sweeper.sweepdir import SweepDir

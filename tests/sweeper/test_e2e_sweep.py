@@ -1,11 +1,10 @@
-"""End to end: real Ray, real Optuna, the real trainer on the smoke preset.
+"""End to end: real Ray, real Optuna, real MLflow, the real trainer on the smoke preset.
 
-Each test runs the CLI in a subprocess; together they take about 2-3 minutes on a 2-core CPU.
+Each test runs the CLI in a subprocess. A kill -9 of the driver at five moments, then resume, is in
+tests/reliability/test_driver_kill.py (it checks Optuna, Ray and MLflow after the resume).
 """
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 from sweep_helpers import env, smoke_variant, strictly_increasing_steps, sweeper
 from sweeper.cli import app
 from sweeper.study import load_trials
-from sweeper.sweepdir import SweepDir, pid_alive, read_json, read_jsonl
+from sweeper.sweepdir import SweepDir, read_json, read_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -44,41 +43,35 @@ def test_smoke_sweep_end_to_end_with_pruning_status_and_prune(tmp_path):
     kept = [t for t in trials if list((sweep.trial_dir(t.number) / "checkpoints").glob("step-*"))]
     assert len(kept) == 1 and kept[0].state.name == "COMPLETE"
     assert all((sweep.trial_dir(t.number) / "evals.jsonl").is_file() for t in trials)  # metrics stay
+    check_mlflow_store(tmp_path, "e2e", trials)
 
 
-def test_kill_9_of_the_driver_then_resume_runs_every_trial_once(tmp_path):
-    root = tmp_path / "sweeps"
-    spec = smoke_variant(tmp_path, "crash", scheduler={"type": "none"},
-                         parameters={"optim.adam_lr": {"values": [0.001, 0.003]}, "model.k": {"values": [1, 2]}},
-                         base={"overrides": {"steps": 30}})
-    sweep = SweepDir.at("crash", root)
-    driver = subprocess.Popen([sys.executable, "-m", "sweeper", "run", str(spec), "--root", str(root)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
-    try:
-        deadline = time.monotonic() + 150
-        while not any(r.get("final") is False for d in sweep.trials.glob("t*") for r in read_jsonl(d / "evals.jsonl")):
-            assert driver.poll() is None, "the driver ended before any trial reported"
-            assert time.monotonic() < deadline, "no trial reported in time"
-            time.sleep(0.2)
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    ray_procs = (sweep.read_state().get("ray") or {}).get("processes") or []
-    assert ray_procs, "the driver did not record its Ray processes"
+def check_mlflow_store(tmp_path, name, trials):
+    """One parent, one child per trial, one baseline run with the TTA evaluation, nothing RUNNING, no
+    Ray counters, vs_tta comparisons on finished trials; the report matches."""
+    from sweeper import tracking
 
-    res = sweeper("resume", "crash", "--root", str(root))
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert not any(pid_alive(p) for p in ray_procs), "stale Ray processes of the killed driver survived"
-    trials = load_trials(sweep.journal, "crash")
-    assert len(trials) == 4 and all(t.state.name == "COMPLETE" for t in trials)  # none lost, none extra
-    resumed = 0
+    runs = tracking.run_rows(tracking.Tracker(tracking.resolve_store(cwd=tmp_path), name))
+    (parent,) = [r for r in runs if r["tags"].get("sweeper.role") == "sweep"]
+    assert parent["status"] == "FINISHED"
+    children = [r for r in runs if r["tags"].get("mlflow.parentRunId") == parent["run_id"]]
+    assert len(children) == len(runs) - 1
+    by_number = {int(r["tags"]["sweeper.trial_number"]): r for r in children if r["tags"]["sweeper.role"] == "trial"}
+    assert sorted(by_number) == sorted(t.number for t in trials)
+    assert len([r for r in children if r["tags"]["sweeper.role"] == "trial"]) == len(trials)  # no duplicates
+    (base,) = [r for r in children if r["tags"]["sweeper.role"] == "baseline"]
+    assert base["status"] == "FINISHED" and "final/tta/puzzle_acc" in base["metrics"]
+    assert all(r["status"] != "RUNNING" for r in runs)
+    assert not any(k in r["metrics"] for r in runs for k in ("training_iteration", "time_this_iter_s", "timestamp"))
     for t in trials:
-        assert strictly_increasing_steps(sweep.trial_dir(t.number))[-1] == 30
-        starts = [a for a in read_jsonl(sweep.trial_dir(t.number) / "attempts.jsonl") if a["event"] == "start"]
-        resumed += any(a["resumed_from_step"] > 0 for a in starts[1:])
-    assert resumed >= 1, "no trial resumed from its checkpoint"
+        run = by_number[t.number]
+        assert run["tags"]["sweeper.state"] == t.state.name
+        assert "eval/cell_acc" in run["metrics"] and "train/loss" in run["metrics"]
+        if t.state.name == "COMPLETE":  # the scheduler never stops the baseline, so there is one to compare with
+            assert "final/tta/puzzle_acc" in run["metrics"] and "vs_tta/p_value" in run["metrics"]
+    report = sweeper("report", name, "--format", "csv", cwd=tmp_path)
+    assert report.returncode == 0 and "model.k=1" in report.stdout, report.stderr
+    assert (tmp_path / "sweeps" / name / "mlflow" / "report" / "comparison.md").is_file()
 
 
 PACKING = """

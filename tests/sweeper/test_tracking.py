@@ -2,7 +2,6 @@
 through the real hooks and sink (one trial really trains on the smoke preset), resume after a kill."""
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 

@@ -1,5 +1,4 @@
 """Torch augmentations: dihedral maps and their inverses, digit relabelling, TTA logits, batches."""
-import numpy as np
 import pytest
 import torch
 
