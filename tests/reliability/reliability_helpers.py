@@ -10,7 +10,6 @@ from sweep_helpers import env, strictly_increasing_steps
 from sweeper import faults, tracking
 from sweeper.study import load_trials
 from sweeper.sweepdir import SweepDir, pid_alive, read_jsonl
-from test_tracking_e2e import _check_store
 
 
 def fault_env(*faults_: str) -> dict[str, str]:
@@ -76,3 +75,23 @@ def recorded_processes(sweep: SweepDir) -> list[dict]:
 
 def alive(records: list[dict]) -> list[dict]:
     return [r for r in records if pid_alive(r)]
+
+
+def _check_store(runs: list[dict], trials: int) -> dict[int, dict]:
+    """One FINISHED parent, every other run under it, exactly one run per trial number 0..trials-1,
+    one baseline run, nothing RUNNING, no Ray counters. Returns the trial runs by number."""
+    parents = [r for r in runs if r["tags"].get("sweeper.role") == "sweep"]
+    assert len(parents) == 1 and parents[0]["status"] == "FINISHED"
+    children = [r for r in runs if r["tags"].get("mlflow.parentRunId") == parents[0]["run_id"]]
+    assert len(children) == len(runs) - 1  # no orphans
+    by_number: dict[int, dict] = {}
+    for r in children:
+        if r["tags"]["sweeper.role"] == "trial":
+            number = int(r["tags"]["sweeper.trial_number"])
+            assert number not in by_number, f"two runs for trial {number}"
+            by_number[number] = r
+    assert sorted(by_number) == list(range(trials))
+    assert [r["tags"]["sweeper.role"] for r in children].count("baseline") == 1
+    assert all(r["status"] != "RUNNING" for r in runs), [(r["name"], r["status"]) for r in runs]
+    assert not any(k in r["metrics"] for r in runs for k in ("training_iteration", "time_this_iter_s", "timestamp"))
+    return by_number
