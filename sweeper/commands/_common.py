@@ -10,6 +10,11 @@ import typer
 from sweeper.errors import DISK_ERRNOS, UserError
 
 
+def one_line(text: str) -> str:
+    """Control characters from user input (a stray CR in a CSV header, say) must not split the message."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def friendly(fn):
     """Run a command body; a known input error becomes 'error: <one line>' and exit code 2."""
 
@@ -20,7 +25,7 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except (UserError, ConfigError) as e:
-            typer.echo(f"error: {e}", err=True)
+            typer.echo(f"error: {one_line(str(e))}", err=True)
             raise typer.Exit(2) from None
         except FileNotFoundError as e:
             typer.echo(f"error: file not found: {e.filename or e}", err=True)

@@ -43,6 +43,7 @@ def test_kill_9_of_the_driver_then_resume_loses_and_repeats_nothing(tmp_path, mo
     assert res.returncode == 0, res.stderr[-3000:]
     assert not alive(left), f"processes of the killed driver survived the resume: {alive(left)}"
     check_recovered(sweep, tmp_path, total=2, steps=12)
-    if moment == "mid_training":  # killed at step 9 with a checkpoint at step 6: resumed, not restarted
+    if moment == "mid_training":  # killed at step 9 after the step-6 checkpoint: resumed, not restarted
+        # (the orphaned worker may have reached step 12 before the resume cleaned it up)
         starts = [a for a in read_jsonl(sweep.trial_dir(0) / "attempts.jsonl") if a["event"] == "start"]
-        assert starts[-1]["resumed_from_step"] == 6, starts
+        assert len(starts) >= 2 and starts[-1]["resumed_from_step"] >= 6, starts

@@ -6,6 +6,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from trm_core.config import resolve
 from sweeper import space
 from sweeper.errors import UserError
 from sweeper.spec import load_spec
@@ -117,7 +118,8 @@ def test_trial_config_applies_base_then_constants_then_params_then_seed(tmp_path
         seeds: [5]
     """)
     cfg = space.trial_config(spec, {"model.k": 4}, seed=5, profile_preset="cpu-sweep")
-    assert (cfg.model.hidden, cfg.model.k, cfg.halt.tau, cfg.seed, cfg.steps) == (48, 4, 0.6, 5, 600)
+    preset_steps = resolve("cpu-sweep").steps  # untouched keys keep the preset's value
+    assert (cfg.model.hidden, cfg.model.k, cfg.halt.tau, cfg.seed, cfg.steps) == (48, 4, 0.6, 5, preset_steps)
     assert space.trial_config(spec, {}, seed=1, profile_preset="cpu-sweep").model.k == 2
 
 
