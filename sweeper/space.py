@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from sweeper import expr
+from sweeper.spec import expr
 from sweeper.errors import UserError
 from sweeper.spec import AUTO_PRESETS, EXPR_ALIASES, SweepSpec, normalise_value
 from trm_core.config import TrainConfig, flatten, resolve, to_dict

@@ -1,7 +1,7 @@
 """The resource-expression parser: the documented grammar works, everything else is refused."""
 import pytest
 
-from sweeper.expr import ExprError, evaluate, parse
+from sweeper.spec.expr import ExprError, evaluate, parse
 
 
 @pytest.mark.parametrize("text, expected", [

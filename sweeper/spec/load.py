@@ -1,212 +1,31 @@
-"""Sweep files: YAML -> validated, frozen SweepSpec.
+"""Sweep files: YAML -> validated, frozen SweepSpec (schema in schema.py).
 
-A sweep file is a superset of the W&B sweep schema plus project keys (base preset, seeds, profile,
-resources, scheduler, ...). Every problem becomes one `UserError` line: `FILE: key.path: what is
-wrong (did you mean 'x'?)`. The file is read with yaml.safe_load and nothing in it is evaluated;
-resource formulas go through the small parser in sweeper/expr.py. Parameters (W&B dicts or Hydra
-strings) are normalised to one `Param` form, so both spellings of a space compare equal.
-
-This module holds the file schema and its loading; the parameter forms live in sweeper/params.py,
-the checks of dotted trainer keys in sweeper/trainer_keys.py and the Problem / hint / pydantic-error
-helpers in sweeper/problems.py. Their public names are re-exported here.
+Every problem becomes one `UserError` line: `FILE: key.path: what is wrong (did you mean 'x'?)`. The
+file is read with yaml.safe_load and nothing in it is evaluated; resource formulas go through the small
+parser in expr.py. Parameters (W&B dicts or Hydra strings) are normalised to one `Param` form, so both
+spellings of a space compare equal.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any
 
 import yaml
-from pydantic import Field
 
-from sweeper import expr
 from sweeper.errors import UserError
-from sweeper.params import DISTRIBUTIONS, UNSUPPORTED, Param, parse_param  # noqa: F401 (re-exported)
-from sweeper.problems import Problem, Raw, nearest, short, validate_model
-from sweeper.trainer_keys import (  # noqa: F401 (AUTO_PRESETS, EXPR_ALIASES, field_kind: re-exported)
-    AUTO_PRESETS, EXPR_ALIASES, check_key, config_for, expr_names, field_kind, normalise_value, presets_to_check)
+from sweeper.spec import expr
+from sweeper.spec.params import Param, parse_param
+from sweeper.spec.problems import Problem, nearest, short, validate_model
+from sweeper.spec.schema import (KNOWN_METRICS, MAX_BYTES, MAX_GRID, METHODS, Metric, MetricRaw, ResourcesRaw, Scheduler,
+                                 SpecRaw, SweepSpec)
+from sweeper.spec.trainer_keys import check_key, config_for, expr_names, normalise_value, presets_to_check
 
-KNOWN_METRICS = ("eval/puzzle_acc", "eval/cell_acc", "eval/mean_halt_step", "train/loss", "cost/chain_steps")
-"""Metric keys the trainer reports (a typo here would make every trial look failed)."""
-METHODS = ("grid", "random", "tpe", "gp", "cmaes", "nsga2", "qmc")
-"""Search methods; W&B's `bayes` is read as tpe."""
-
-MAX_BYTES = 1_000_000
-"""Sweep files larger than this are refused (they are hand-written; this bounds parse work)."""
-MAX_GRID = 100_000
-"""Grids with more configurations are refused: Optuna's GridSampler materialises every one."""
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _DURATION = re.compile(r"(\d+(?:\.\d*)?)\s*([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _WANDB_ONLY = ("program", "command", "project", "entity")
-
-
-class _MetricRaw(Raw):
-    name: str
-    """A metric the trainer reports, e.g. eval/puzzle_acc."""
-    goal: Literal["maximize", "minimize"] = "maximize"
-    """Whether larger (maximize) or smaller (minimize) is better."""
-
-
-class _BaseRaw(Raw):
-    preset: str | None = None
-    """Trainer preset every trial starts from (wins over `profile`)."""
-    overrides: dict[str, Any] = {}
-    """Dotted trainer keys applied on top of the preset for every trial."""
-
-
-class _SchedulerRaw(Raw):
-    type: Literal["asha", "hyperband", "median", "none"] = "asha"
-    """Ray Tune trial scheduler that stops weak trials early (none = run every trial to the end)."""
-    grace_period: int = Field(1, ge=1)
-    """Evaluations (reports) a trial gets before it can be stopped."""
-    reduction_factor: float = Field(3.0, gt=1)
-    """Keep 1/reduction_factor of the trials at each rung."""
-    max_t: int | None = Field(None, ge=1)
-    """Evaluations of a full trial (null: derived from steps / eval_every by the runner)."""
-    brackets: int = Field(1, ge=1)
-    """ASHA brackets (W&B's `s`)."""
-
-
-class _EarlyTerminateRaw(Raw):
-    """W&B's early_terminate; it is converted to the equivalent ASHA scheduler."""
-
-    type: Literal["hyperband"]
-    min_iter: int | None = Field(None, ge=1)
-    max_iter: int | None = Field(None, ge=1)
-    s: int = Field(1, ge=1)
-    eta: float = Field(3.0, gt=1)
-
-
-class _ResourcesRaw(Raw):
-    gpu: Any = None
-    """GPU fraction per trial: a number or an expression over parameters such as `0.125 * K`."""
-    trials_per_gpu: int | None = Field(None, ge=1)
-    """Alternative to `gpu`: this many trials share one GPU."""
-
-
-class _TrackingRaw(Raw):
-    uri: str | None = None
-    """MLflow tracking URI (null: the embedded store of the sweep directory)."""
-
-
-class _SpecRaw(Raw):
-    name: str | None = None
-    description: str = ""
-    method: str = "grid"
-    metric: _MetricRaw | None = None
-    metrics: list[_MetricRaw] | None = None
-    parameters: dict[str, Any] = {}
-    early_terminate: _EarlyTerminateRaw | None = None
-    run_cap: int | None = Field(None, ge=1)
-    base: _BaseRaw = _BaseRaw()
-    seeds: list[int] = [0]
-    profile: str = "auto"
-    resources: _ResourcesRaw = _ResourcesRaw()
-    cpus: Any = 1
-    concurrency: int | None = Field(None, ge=1)
-    time_budget: Any = None
-    max_failures: int | None = Field(None, ge=0)
-    trial_retries: int = Field(0, ge=0)
-    scheduler: _SchedulerRaw | None = None
-    baseline: list[dict[str, Any]] | None = None
-    tracking: _TrackingRaw = _TrackingRaw()
-    sampler_seed: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Metric:
-    name: str
-    """Metric key reported by the trainer."""
-    goal: Literal["maximize", "minimize"]
-    """Direction of improvement."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Scheduler:
-    type: Literal["asha", "hyperband", "median"]
-    """Ray Tune scheduler kind."""
-    grace_period: int
-    """Evaluations before a trial may be stopped."""
-    reduction_factor: float
-    """Fraction 1/reduction_factor survives each rung."""
-    max_t: int | None
-    """Evaluations of a full trial (null: the runner derives it)."""
-    brackets: int
-    """ASHA brackets."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class SweepSpec:
-    """A validated sweep; build it with `load_spec`. Fields mirror the file after normalisation."""
-
-    name: str
-    """Safe directory name of the sweep."""
-    description: str
-    """Free text."""
-    method: str
-    """One of METHODS (bayes is stored as tpe)."""
-    metrics: tuple[Metric, ...]
-    """One metric, or several for multi-objective search."""
-    parameters: tuple[Param, ...]
-    """Swept and constant parameters, sorted by name."""
-    run_cap: int | None
-    """At most this many trials (configurations x seeds)."""
-    base_preset: str | None
-    """Explicit base preset (wins over profile)."""
-    base_overrides: Mapping[str, Any]
-    """Dotted overrides applied to every trial."""
-    seeds: tuple[int, ...]
-    """Each configuration runs once per seed."""
-    profile: str
-    """auto or a preset name."""
-    gpu: float | str
-    """GPU share per trial: a number or an expression (see sweeper.expr)."""
-    cpus: float | str
-    """CPUs per trial: a number or an expression."""
-    concurrency: int | None
-    """Trials at once (null: as many as resources allow)."""
-    time_budget: float | None
-    """Seconds for the whole sweep (null: no limit)."""
-    max_failures: int | None
-    """Stop the sweep after this many failed trials (null: never)."""
-    trial_retries: int
-    """Retries of a failed trial."""
-    scheduler: Scheduler | None
-    """Early stopping (null: every trial runs to the end)."""
-    baseline: tuple[Mapping[str, Any], ...] | None
-    """Configurations evaluated first (null: the base config)."""
-    tracking_uri: str | None
-    """MLflow URI (null: embedded store)."""
-    sampler_seed: int
-    """Seed of the Optuna sampler."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-friendly dict of the normalised spec."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["metrics"] = [dataclasses.asdict(m) for m in self.metrics]
-        out["parameters"] = [p.to_dict() for p in self.parameters]
-        out["base_overrides"] = dict(self.base_overrides)
-        out["scheduler"] = dataclasses.asdict(self.scheduler) if self.scheduler else None
-        out["baseline"] = None if self.baseline is None else [dict(b) for b in self.baseline]
-        out["seeds"] = list(self.seeds)
-        return out
-
-    @property
-    def spec_hash(self) -> str:
-        """Stable 16-hex-digit hash of what the spec runs: key order, spelling and description do not matter."""
-        blob = json.dumps({**self.to_dict(), "description": None}, sort_keys=True, default=repr)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    @property
-    def swept(self) -> tuple[Param, ...]:
-        """Parameters that vary (constants excluded)."""
-        return tuple(p for p in self.parameters if p.kind != "constant")
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -250,7 +69,7 @@ def build_spec(data: Any, default_name: str = "sweep") -> SweepSpec:
     for key in _WANDB_ONLY:
         if key in data:
             raise Problem(f"{key}: W&B key not used here (every trial runs the TRM trainer); remove it")
-    raw = validate_model(_SpecRaw, data, ())
+    raw = validate_model(SpecRaw, data, ())
     name = raw.name if raw.name is not None else default_name
     if not _SAFE_NAME.fullmatch(name):
         raise Problem(f"name: {name!r} must be 1-64 letters, digits, '-' or '_', starting with a letter or "
@@ -287,10 +106,10 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _metrics(raw: _SpecRaw) -> tuple[Metric, ...]:
+def _metrics(raw: SpecRaw) -> tuple[Metric, ...]:
     if raw.metric is not None and raw.metrics is not None:
         raise Problem("metrics: give `metric` (one objective) or `metrics` (several), not both")
-    items = raw.metrics if raw.metrics is not None else [raw.metric or _MetricRaw(name="eval/puzzle_acc")]
+    items = raw.metrics if raw.metrics is not None else [raw.metric or MetricRaw(name="eval/puzzle_acc")]
     key = "metrics" if raw.metrics is not None else "metric"
     if not items:
         raise Problem("metrics: empty list; name at least one metric")
@@ -332,7 +151,7 @@ def _check_method(method: str, params: tuple[Param, ...], metrics: tuple[Metric,
         raise Problem("method: cmaes optimises one metric; use nsga2, tpe, gp or random for several")
 
 
-def _scheduler(raw: _SpecRaw, metrics: tuple[Metric, ...]) -> Scheduler | None:
+def _scheduler(raw: SpecRaw, metrics: tuple[Metric, ...]) -> Scheduler | None:
     if raw.scheduler is not None and raw.early_terminate is not None:
         raise Problem("early_terminate: give `scheduler` or W&B's `early_terminate`, not both")
     if raw.early_terminate is not None:
@@ -354,7 +173,7 @@ def _scheduler(raw: _SpecRaw, metrics: tuple[Metric, ...]) -> Scheduler | None:
     return sched
 
 
-def _gpu(res: _ResourcesRaw) -> float | str:
+def _gpu(res: ResourcesRaw) -> float | str:
     if res.gpu is not None and res.trials_per_gpu is not None:
         raise Problem("resources: give `gpu` or `trials_per_gpu`, not both")
     if res.trials_per_gpu is not None:

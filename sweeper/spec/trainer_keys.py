@@ -11,7 +11,7 @@ import types
 import typing
 from typing import Any, Mapping
 
-from sweeper.problems import Problem, nearest
+from sweeper.spec.problems import Problem, nearest
 from trm_core.config import TrainConfig, from_dict, preset_dict, preset_names, set_dotted
 
 AUTO_PRESETS = {True: "paper", False: "cpu-sweep"}

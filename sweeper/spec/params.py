@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-from sweeper.problems import Problem, Raw, nearest, validate_model
-from sweeper.trainer_keys import check_key, config_for, field_kind, normalise_value
+from sweeper.spec.problems import Problem, Raw, nearest, validate_model
+from sweeper.spec.trainer_keys import check_key, config_for, field_kind, normalise_value
 
 DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "q_uniform", "categorical", "constant")
 """W&B distributions understood here; others are refused by name rather than approximated."""
