@@ -76,7 +76,7 @@ class Run:
             "muon": self.muon.state_dict(), "adamw": self.adamw.state_dict(),
             "step": self.step, "chain_steps": self.chain_steps, "pool": self.pool.state_dict(),
             "sampler": {"order": self.sampler.order, "pos": self.sampler.pos, "epoch": self.sampler.epoch},
-            "rng": {"gen": self.gen.get_state(), "torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+            "rng": {"gen": self.gen.get_state(), "torch": torch.get_rng_state(), "numpy": checkpoint.pack_numpy_rng(np.random.get_state()),
                     "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
@@ -92,7 +92,7 @@ class Run:
         self.sampler = Sampler(s["sampler"]["order"].to(self.device), s["sampler"]["pos"], s["sampler"]["epoch"])
         self.gen.set_state(s["rng"]["gen"])
         torch.set_rng_state(s["rng"]["torch"])
-        np.random.set_state(s["rng"]["numpy"])
+        np.random.set_state(checkpoint.unpack_numpy_rng(s["rng"]["numpy"]))
         random.setstate(s["rng"]["python"])
         if s["rng"]["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(s["rng"]["cuda"])

@@ -114,18 +114,20 @@ def _load_data(spec: str, cfg, limit: int | None):
 
     from trm_core.data import PuzzleSet, load_splits
 
+    # The config comes from a checkpoint, i.e. from whoever wrote the file: it must not choose where eval
+    # writes, so generated puzzles go to this user's cache ($SWEEPER_CACHE or ~/.cache/sweeper).
+    data = dataclasses.replace(cfg.data, cache_dir=None)
     if spec == "test":
-        return load_splits(cfg.data)[1]
+        return load_splits(data)[1]
     if spec == "builtin":
-        data_cfg = cfg.data if cfg.data.source == "builtin" else dataclasses.replace(cfg.data, source="builtin", path=None)
-        return load_splits(data_cfg)[1]
+        return load_splits(dataclasses.replace(data, source="builtin", path=None))[1]
     path = Path(spec).expanduser()
     if path.is_dir():
         from trm_core.sudoku.build import read_metadata
 
         meta = read_metadata(path)
         n = meta["n_test_puzzles"] if limit is None else min(limit, meta["n_test_puzzles"])
-        return load_splits(dataclasses.replace(cfg.data, source="dir", path=str(path), n_train=1, n_test=n))[1]
+        return load_splits(dataclasses.replace(data, source="dir", path=str(path), n_train=1, n_test=n))[1]
     if path.is_file():
         from trm_core.sudoku.csvio import read_csv
 
