@@ -1,24 +1,27 @@
-"""Validated training configuration: typed dataclasses, YAML presets and dotted overrides.
+"""The trainer's configuration schema (typed, validated dataclasses) and its YAML presets.
 
-Every field carries a docstring (the string literal under it); `describe()` turns them into help text.
-Unknown keys are errors that name the key path and the nearest valid name.
+Every field carries a docstring (the string literal under it); `sweeper presets` prints them as help.
+The generic dict <-> dataclass engine (key checks, coercion, dotted keys) lives in trm_core.dictconfig;
+its functions are re-exported here bound to TrainConfig, so callers import everything from this module.
 """
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import typing
+import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from trm_core import dictconfig
+from trm_core.dictconfig import check, flatten, from_dict, parse_value, to_dict
+from trm_core.errors import ConfigError
+
+__all__ = ["ConfigError", "DataConfig", "HaltConfig", "ModelConfig", "OptimConfig", "TrainConfig", "WTAConfig",
+           "flatten", "from_dict", "parse_value", "preset_dict", "preset_names", "resolve", "set_dotted", "to_dict"]
+
 PRESET_DIR = Path(__file__).parent / "presets"
-
-
-class ConfigError(ValueError):
-    """A bad configuration value or key; the message is one line meant for the user."""
 
 
 @dataclass(kw_only=True)
@@ -53,11 +56,11 @@ class ModelConfig:
     """Vocabulary: 0 pad, 1 blank, 2..10 digits, 11 HALT."""
 
     def __post_init__(self) -> None:
-        _check(self.hidden >= 4, "model.hidden must be >= 4")
-        _check(self.k >= 1, "model.k must be >= 1")
-        _check(self.h_cycles >= 1 and self.l_cycles >= 1, "model.h_cycles and model.l_cycles must be >= 1")
-        _check(self.max_act_steps >= 1, "model.max_act_steps must be >= 1")
-        _check(self.multiple_of >= 1, "model.multiple_of must be >= 1")
+        check(self.hidden >= 4, "model.hidden must be >= 4")
+        check(self.k >= 1, "model.k must be >= 1")
+        check(self.h_cycles >= 1 and self.l_cycles >= 1, "model.h_cycles and model.l_cycles must be >= 1")
+        check(self.max_act_steps >= 1, "model.max_act_steps must be >= 1")
+        check(self.multiple_of >= 1, "model.multiple_of must be >= 1")
 
 
 @dataclass(kw_only=True)
@@ -70,9 +73,9 @@ class HaltConfig:
     """Weight of the BCE halting loss (target: whole grid right)."""
 
     def __post_init__(self) -> None:
-        _check(0.0 < self.tau < 1.0, "halt.tau must be in (0, 1)")
-        _check(0.0 <= self.explore_prob <= 1.0, "halt.explore_prob must be in [0, 1]")
-        _check(self.loss_weight >= 0.0, "halt.loss_weight must be >= 0")
+        check(0.0 < self.tau < 1.0, "halt.tau must be in (0, 1)")
+        check(0.0 <= self.explore_prob <= 1.0, "halt.explore_prob must be in [0, 1]")
+        check(self.loss_weight >= 0.0, "halt.loss_weight must be >= 0")
 
 
 @dataclass(kw_only=True)
@@ -88,8 +91,8 @@ class WTAConfig:
     """Std of Gaussian noise added to z_L at each ACT step in training (0 = off)."""
 
     def __post_init__(self) -> None:
-        _check(self.expunge_cos is None or -1.0 < self.expunge_cos <= 1.0, "wta.expunge_cos must be in (-1, 1]")
-        _check(self.z_l_noise >= 0.0, "wta.z_l_noise must be >= 0")
+        check(self.expunge_cos is None or -1.0 < self.expunge_cos <= 1.0, "wta.expunge_cos must be in (-1, 1]")
+        check(self.z_l_noise >= 0.0, "wta.z_l_noise must be >= 0")
 
 
 @dataclass(kw_only=True)
@@ -126,12 +129,12 @@ class OptimConfig:
     """Step from which the EMA is updated (before it, the EMA tracks the weights exactly)."""
 
     def __post_init__(self) -> None:
-        _check(self.muon_lr > 0 and self.adam_lr > 0, "optim learning rates must be > 0")
-        _check(0.0 <= self.muon_momentum < 1.0, "optim.muon_momentum must be in [0, 1)")
-        _check(self.muon_ns_steps >= 1, "optim.muon_ns_steps must be >= 1")
-        _check(0.0 <= self.lr_floor <= 1.0, "optim.lr_floor must be in [0, 1]")
-        _check(0.0 <= self.label_smoothing < 1.0, "optim.label_smoothing must be in [0, 1)")
-        _check(self.ema_decay is None or 0.0 < self.ema_decay < 1.0, "optim.ema_decay must be in (0, 1)")
+        check(self.muon_lr > 0 and self.adam_lr > 0, "optim learning rates must be > 0")
+        check(0.0 <= self.muon_momentum < 1.0, "optim.muon_momentum must be in [0, 1)")
+        check(self.muon_ns_steps >= 1, "optim.muon_ns_steps must be >= 1")
+        check(0.0 <= self.lr_floor <= 1.0, "optim.lr_floor must be in [0, 1]")
+        check(0.0 <= self.label_smoothing < 1.0, "optim.label_smoothing must be in [0, 1)")
+        check(self.ema_decay is None or 0.0 < self.ema_decay < 1.0, "optim.ema_decay must be in (0, 1)")
 
 
 @dataclass(kw_only=True)
@@ -162,9 +165,9 @@ class DataConfig:
     """Where generated data is cached (default: $SWEEPER_CACHE or ~/.cache/sweeper)."""
 
     def __post_init__(self) -> None:
-        _check(self.n_train >= 1 and self.n_test >= 1, "data.n_train and data.n_test must be >= 1")
-        _check(0 <= self.blanks_min <= self.blanks_max <= 64, "data blanks must satisfy 0 <= blanks_min <= blanks_max <= 64")
-        _check(self.source not in ("csv", "dir") or bool(self.path), f"data.path is required for data.source={self.source}")
+        check(self.n_train >= 1 and self.n_test >= 1, "data.n_train and data.n_test must be >= 1")
+        check(0 <= self.blanks_min <= self.blanks_max <= 64, "data blanks must satisfy 0 <= blanks_min <= blanks_max <= 64")
+        check(self.source not in ("csv", "dir") or bool(self.path), f"data.path is required for data.source={self.source}")
 
 
 @dataclass(kw_only=True)
@@ -207,147 +210,47 @@ class TrainConfig:
     """Checkpoints kept on disk (the older ones are the fallback if the newest is corrupt)."""
 
     def __post_init__(self) -> None:
-        _check(self.batch_size >= 1, "batch_size must be >= 1")
-        _check(self.steps >= 1, "steps must be >= 1")
-        _check(self.eval_every >= 1 and self.log_every >= 1, "eval_every and log_every must be >= 1")
-        _check(0.0 < self.eval_tau < 1.0, "eval_tau must be in (0, 1)")
-        _check(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1")
+        check(self.batch_size >= 1, "batch_size must be >= 1")
+        check(self.steps >= 1, "steps must be >= 1")
+        check(self.eval_every >= 1 and self.log_every >= 1, "eval_every and log_every must be >= 1")
+        check(0.0 < self.eval_tau < 1.0, "eval_tau must be in (0, 1)")
+        check(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1")
 
 
 # ---------------------------------------------------------------------------------------------------
-# dict <-> dataclass with key-path errors
+# presets and overrides
 
-def _check(ok: bool, msg: str) -> None:
-    if not ok:
-        raise ConfigError(msg)
-
-
-def _nearest(key: str, options: list[str], prefix: str = "") -> str:
-    m = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
-    pre = f"{prefix}." if prefix else ""
-    return f" (did you mean '{pre}{m[0]}'?)" if m else f" (valid: {', '.join(sorted(options))})"
-
-
-def _coerce(value: Any, tp: Any, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(str, args))}")
-        return value
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], path)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{path}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            raise ConfigError(f"{path}: expected an integer, got {value!r}")
-        return int(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
-        return str(value)
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, path)
-    return value
-
-
-def from_dict(cls: type, data: Any, path: str = "") -> Any:
-    """Build dataclass `cls` from a (nested) dict; every key is checked, every value coerced."""
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        kp = f"{path}.{key}" if path else str(key)
-        if key not in names:
-            raise ConfigError(f"unknown key '{kp}'{_nearest(str(key), names, path)}")
-        kwargs[key] = _coerce(value, hints[key], kp)
-    try:
-        return cls(**kwargs)
-    except ConfigError as e:
-        raise ConfigError(str(e)) from None
-
-
-def to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
-
-
-def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    """Nested dict -> {'model.hidden': 512, ...} (for logging as params)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def set_dotted(d: dict, key: str, value: Any, root: type = None) -> None:
-    """Set d['a']['b'] = value for key 'a.b', checking every part against the dataclass tree."""
-    cls = root or TrainConfig
-    parts = key.split(".")
-    node = d
-    for i, part in enumerate(parts):
-        names = [f.name for f in dataclasses.fields(cls)]
-        if part not in names:
-            where = ".".join(parts[:i] + [part])
-            raise ConfigError(f"unknown key '{where}'{_nearest(part, names, '.'.join(parts[:i]))}")
-        tp = typing.get_type_hints(cls)[part]
-        if i == len(parts) - 1:
-            node[part] = value
-            return
-        if not dataclasses.is_dataclass(tp):
-            raise ConfigError(f"'{'.'.join(parts[:i + 1])}' is a value, not a section")
-        node = node.setdefault(part, {})
-        cls = tp
-
-
-def parse_value(text: str) -> Any:
-    """'0.02' -> 0.02, 'true' -> True, 'null' -> None, 'abc' -> 'abc' (YAML scalar rules)."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+def set_dotted(d: dict, key: str, value: Any) -> None:
+    """Set d['a']['b'] = value for the TrainConfig key 'a.b' (every part checked against the schema)."""
+    dictconfig.set_dotted(TrainConfig, d, key, value)
 
 
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def preset_dict(name: str) -> dict:
+@functools.lru_cache(maxsize=None)
+def _preset(name: str) -> dict:
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(f"unknown preset '{name}'{_nearest(name, preset_names())}")
+        raise ConfigError(f"unknown preset {dictconfig.short_repr(name)}{dictconfig.nearest_hint(name, preset_names())}")
     data = yaml.safe_load(path.read_text()) or {}
     base = data.pop("inherit", None)
-    if base:
-        merged = preset_dict(base)
-        _deep_update(merged, data)
-        return merged
-    return data
+    if not base:
+        return data
+    merged = copy.deepcopy(_preset(base))
+    dictconfig.deep_update(merged, data)
+    return merged
 
 
-def _deep_update(dst: dict, src: dict) -> None:
-    for k, v in src.items():
-        if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _deep_update(dst[k], v)
-        else:
-            dst[k] = v
+def preset_dict(name: str) -> dict:
+    """The preset's nested dict with its `inherit:` chain merged (a fresh copy: callers may mutate it)."""
+    return copy.deepcopy(_preset(name))
+
+
+def preset_parent(name: str) -> str | None:
+    """The preset that `name` inherits from (None for a root preset)."""
+    return (yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text()) or {}).get("inherit")
 
 
 def resolve(preset: str | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -356,36 +259,3 @@ def resolve(preset: str | None = None, overrides: dict[str, Any] | None = None) 
     for key, value in (overrides or {}).items():
         set_dotted(d, key, value)
     return from_dict(TrainConfig, d)
-
-
-def parse_sets(items: list[str]) -> dict[str, Any]:
-    """['a.b=1', 'c=x'] -> {'a.b': 1, 'c': 'x'}; a missing '=' is an error naming the item."""
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value")
-        k, v = item.split("=", 1)
-        out[k.strip()] = parse_value(v)
-    return out
-
-
-def describe(cls: type = TrainConfig, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(dotted key, default, docstring) for every field, read from the source's field docstrings."""
-    import ast
-    import inspect
-
-    docs: dict[str, str] = {}
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body
-    for a, b in zip(body, body[1:]):
-        if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(getattr(b, "value", None), ast.Constant):
-            docs[a.target.id] = " ".join(str(b.value.value).split())
-    rows = []
-    default = cls()
-    for f in dataclasses.fields(cls):
-        val = getattr(default, f.name)
-        if dataclasses.is_dataclass(val):
-            rows += describe(type(val), f"{prefix}{f.name}.")
-        else:
-            rows.append((f"{prefix}{f.name}", repr(val), docs.get(f.name, "")))
-    return rows

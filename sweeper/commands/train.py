@@ -25,8 +25,9 @@ def train(
     """Train one TRM (WTA when model.k > 1) and print its final metrics."""
     import json
 
+    from sweeper.commands.config_help import parse_sets
     from sweeper.progress import ProgressSink
-    from trm_core.config import parse_sets, resolve, to_dict
+    from trm_core.config import resolve, to_dict
 
     if resume is not None:
         if not (resume / "config.json").is_file():
@@ -54,7 +55,8 @@ def train(
 
 def presets() -> None:
     """List the trainer presets and every config key with its default and meaning."""
-    from trm_core.config import describe, preset_names
+    from sweeper.commands.config_help import describe
+    from trm_core.config import preset_names
 
     typer.echo("presets: " + ", ".join(preset_names()))
     for key, default, doc in describe():

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from trm_core.config import ConfigError
+from trm_core.errors import ConfigError
 from trm_core.sudoku.csvio import read_csv
 from trm_core.sudoku.shuffle import shuffle_pairs, symmetry_key
 

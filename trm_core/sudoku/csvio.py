@@ -15,7 +15,7 @@ from typing import IO, Iterator
 
 import numpy as np
 
-from trm_core.config import ConfigError
+from trm_core.errors import ConfigError
 from trm_core.sudoku.solver import UNITS
 
 HEADER = "source,question,answer,rating"
