@@ -4,6 +4,10 @@
 Reading streams the file in chunks of lines and checks every row with numpy over the whole chunk, so a
 3.8M-row file loads at several hundred thousand rows per second with memory bounded by the result. The
 first bad row raises ConfigError('file:line: reason'). Files ending in .gz are read and written gzipped.
+
+Hostile files cost bounded memory: field widths are checked before any [rows, width] array is made (a
+single 1 MB source field would otherwise ask for rows x 1 MB), and every readline has a length limit
+(a gzip bomb without a newline is never read whole).
 """
 from __future__ import annotations
 
@@ -20,6 +24,12 @@ from trm_core.sudoku.solver import UNITS
 
 HEADER = "source,question,answer,rating"
 _CHUNK_BYTES = 1 << 22
+MAX_SOURCE = 256
+"""Longest source field in bytes (Sudoku-Extreme's are under 40)."""
+MAX_RATING = 32
+"""Longest rating field in bytes."""
+MAX_LINE = MAX_SOURCE + 81 + 81 + MAX_RATING + 3 + 2
+"""Longest valid row: the four fields, three commas and CR LF."""
 
 # byte -> digit (0 blank, 1..9); 255 marks a character that is not allowed
 _Q_LUT = np.full(256, 255, dtype=np.uint8)
@@ -50,11 +60,15 @@ def _open(path: Path, mode: str) -> IO[bytes]:
     return gzip.GzipFile(path, mode, mtime=0)
 
 
-def _row_error(fields: list[bytes]) -> str:
+def _row_error(line: bytes) -> str:
     """The reason one row is bad (called only for a row the vectorised checks flagged)."""
-    if len(fields) != 4:
-        return f"expected 4 fields ({HEADER}), got {len(fields)}"
-    src, q, a, r = fields
+    commas = line.count(b",")  # counted, not split: a line of a million commas stays one bytes object
+    if commas != 3:
+        return f"expected 4 fields ({HEADER}), got {commas + 1}"
+    src, q, a, r = line.split(b",")
+    for name, text, most in (("source", src, MAX_SOURCE), ("rating", r, MAX_RATING)):
+        if len(text) > most:
+            return f"{name} has {len(text)} bytes, at most {most} allowed"
     for name, text, lut in (("question", q, _Q_LUT), ("answer", a, _A_LUT)):
         if len(text) != 81:
             return f"{name} has {len(text)} characters, expected 81"
@@ -129,6 +143,7 @@ def _parse_block(buf: bytes) -> tuple[tuple[np.ndarray, ...] | None, int, list[b
     lo, hi = np.searchsorted(commas, s), np.searchsorted(commas, e)
     c0, c1, c2 = (commas[np.minimum(lo + k, len(commas) - 1)] for k in range(3))
     ok = (hi - lo == 3) & (c1 - c0 == 82) & (c2 - c1 == 82)
+    ok &= (c0 - s <= MAX_SOURCE) & (e - c2 - 1 <= MAX_RATING)  # before _gather sizes arrays by them
     if not ok.all():
         return fail(int(np.argmin(ok)))
     cells = np.arange(81)
@@ -147,7 +162,10 @@ def _parse_block(buf: bytes) -> tuple[tuple[np.ndarray, ...] | None, int, list[b
 
 
 def iter_csv(path: str | Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield validated chunks (puzzles, solutions, ratings, source bytes) of a Sudoku CSV, in file order."""
+    """Yield validated chunks (puzzles, solutions, ratings, source bytes) of a Sudoku CSV, in file order.
+
+    Every row of a chunk is checked before the chunk is yielded, so a caller that stops early (read_csv
+    with a limit) has still seen one error for the first bad row of what it read."""
     path = Path(path)
     try:
         yield from _iter_csv(path)
@@ -159,7 +177,7 @@ def iter_csv(path: str | Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndar
 
 def _iter_csv(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     with _open(path, "rb") as f:
-        header = f.readline().decode("utf-8-sig", errors="replace").strip()
+        header = f.readline(MAX_LINE).decode("utf-8-sig", errors="replace").strip()
         if header != HEADER:
             raise ConfigError(f"{path}:1: expected header '{HEADER}', got '{header[:60]}'")
         first_line = 2
@@ -168,24 +186,35 @@ def _iter_csv(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, 
             if not buf:
                 return
             if not buf.endswith(b"\n"):  # finish the last line, or add the newline a file may lack
-                buf += f.readline()
+                rest = f.readline(MAX_LINE + 1)
+                if len(rest) > MAX_LINE and not rest.endswith(b"\n"):
+                    line = first_line + buf.count(b"\n")
+                    raise ConfigError(f"{path}:{line}: row is longer than any valid row ({MAX_LINE} bytes)")
+                buf += rest
                 buf += b"" if buf.endswith(b"\n") else b"\n"
             parsed, bad, lines = _parse_block(buf)
             if parsed is None:
-                raise ConfigError(f"{path}:{first_line + bad}: {_row_error(lines[bad].split(b','))}")
+                raise ConfigError(f"{path}:{first_line + bad}: {_row_error(lines[bad])}")
             if len(parsed[0]):
                 yield parsed
             first_line += buf.count(b"\n")
 
 
-def read_csv(path: str | Path) -> CsvPuzzles:
-    """Read and check a whole Sudoku CSV; ConfigError('file:line: reason') at the first bad row."""
+def read_csv(path: str | Path, limit: int | None = None) -> CsvPuzzles:
+    """Read and check a Sudoku CSV (its first `limit` rows in file order, or all of it);
+    ConfigError('file:line: reason') at the first bad row."""
     names: dict[bytes, int] = {}
     parts: list[tuple[np.ndarray, ...]] = []
+    have = 0
     for q, a, r, src in iter_csv(path):
+        if limit is not None:
+            q, a, r, src = q[:limit - have], a[:limit - have], r[:limit - have], src[:limit - have]
         uniq, inv = np.unique(src, return_inverse=True)
         codes = np.array([names.setdefault(u, len(names)) for u in uniq], dtype=np.int32)
         parts.append((q, a, r, codes[inv]))
+        have += len(q)
+        if limit is not None and have >= limit:
+            break
     if not parts:
         raise ConfigError(f"{path}: no puzzles (only a header)")
     cols = [np.concatenate(c) for c in zip(*parts)]
