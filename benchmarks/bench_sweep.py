@@ -48,8 +48,9 @@ def write_spec(folder: Path, steps: int, trials: int, concurrency: int) -> Path:
 
 
 def run(steps: int, trials: int, concurrency: int) -> dict:
-    from sweeper.runner import RunRequest, run_sweep
-    from sweeper.sweepdir import init_sweep, read_jsonl
+    from sweeper.commands._sweeps import init_sweep
+    from sweeper.sweep.runner import RunRequest, run_sweep
+    from sweeper.util.files import read_jsonl
 
     startup = ray_startup_seconds()
     with tempfile.TemporaryDirectory(prefix="bench_sweep") as tmp:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from sweeper import __version__
-from sweeper.commands import data, eval, report, sweep, train, validate
+from sweeper.commands import data, eval, report, sweep, train, ui, validate
 
 app = typer.Typer(
     name="sweeper",
@@ -33,5 +33,5 @@ def main(
     """Sweeps and hyperparameter search for Tiny Recursive Models (TRM) and WTA training."""
 
 
-for module in (train, data, validate, eval, sweep, report):
+for module in (train, data, validate, eval, sweep, report, ui):
     module.register(app)

@@ -45,8 +45,10 @@ class TrialContext:
     """The trial directory: checkpoints/, evals.jsonl, attempts.jsonl."""
     resumed: bool
     """True when this attempt starts from a checkpoint of an earlier attempt."""
-    tracking_uri: str | None = None
-    """The spec's tracking.uri (None: the back end's default inside the sweep dir)."""
+    label: str = ""
+    """'model.k=2 optim.adam_lr=0.001': the swept keys' values (the configuration's name)."""
+    config_key: str = ""
+    """Hash of the configuration without seed and machine keys (equal for the seeds of one configuration)."""
 
 
 SinkFactory = Callable[[TrialContext], Sink]
@@ -68,8 +70,10 @@ class SweepInfo:
     """The trainer preset the trials start from (after profile resolution)."""
     total_trials: int
     """Trials the sweep runs in all."""
-    tracking_uri: str | None = None
-    """The spec's tracking.uri."""
+    resumed: bool = False
+    """An earlier driver session of this sweep existed."""
+    sweep_id: str = ""
+    """A random id made when the sweep folder was created: two sweeps of one name are told apart by it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +139,13 @@ class CompositeSink:
     def on_eval(self, metrics: dict[str, float], step: int, checkpoint_dir: Path | None) -> None:
         for s in self.sinks:
             s.on_eval(metrics, step, checkpoint_dir)
+
+    def deferred(self) -> "CompositeSink":
+        """The same sinks behind a close() that does nothing, for a caller that closes them itself later
+        (the trainable closes its sinks after the final evaluation, not when train() returns)."""
+        view = CompositeSink(self.sinks)
+        view.close = lambda: None
+        return view
 
     def close(self) -> None:
         errors = []

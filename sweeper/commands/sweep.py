@@ -20,9 +20,10 @@ def register(app: typer.Typer) -> None:
 
 def extensions(spec, sweep, tracking_uri: str | None = None) -> tuple[list, list]:
     """(driver hooks, trial sink factories) for this sweep: MLflow tracking on both sides."""
-    from sweeper import tracking
+    from sweeper.commands._sweeps import sweep_id
+    from sweeper.tracking import hooks_for
 
-    return tracking.hooks_for(spec, sweep.path, tracking_uri)
+    return hooks_for(spec, sweep.path, sweep_id(sweep), tracking_uri)
 
 
 TrackingOpt = Annotated[Optional[str], typer.Option(
@@ -44,7 +45,7 @@ def run(
     if dry_run:
         _plan(spec, name)
         return
-    from sweeper.sweepdir import init_sweep
+    from sweeper.commands._sweeps import init_sweep
 
     sweep, sweep_spec, existed = init_sweep(spec, name, root)
     if existed:
@@ -84,15 +85,17 @@ def resume(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Resume a stopped, interrupted or crashed sweep; finished trials are not rerun."""
-    from sweeper.sweepdir import open_sweep
+    from sweeper.commands._sweeps import open_sweep
 
     sweep, spec = open_sweep(name, root)
     _execute(sweep, spec, address, None, tracking_uri)
 
 
 def _execute(sweep, spec, address, concurrency, tracking_uri=None) -> None:
-    from sweeper.runner import RunRequest, run_sweep
+    from sweeper.sweep.runner import RunRequest, run_sweep
 
+    for note in getattr(spec, "notes", ()):
+        typer.echo(note, err=True)
     hooks, factories = extensions(spec, sweep, tracking_uri)
     out = run_sweep(RunRequest(sweep=sweep, spec=spec, address=address, concurrency=concurrency,
                                hooks=hooks, sink_factories=factories))
@@ -111,22 +114,26 @@ def _execute(sweep, spec, address, concurrency, tracking_uri=None) -> None:
 def _plan(spec_path: Path, name: str | None) -> None:
     import dataclasses
 
-    from sweeper import space
-    from sweeper.runner import _detect_gpus
     from sweeper.spec import load_spec
+    from sweeper.sweep.cluster import detect_gpus
+    from sweeper.sweep.plan import plan_sweep
 
     spec = load_spec(spec_path)
     spec = dataclasses.replace(spec, name=name or spec.name)
-    gpus = _detect_gpus()
-    preset, announce = space.resolve_profile(spec, has_gpu=gpus > 0)
-    cfg = space.trial_config(spec, {}, spec.seeds[0], preset)
-    typer.echo(f"sweep '{spec.name}': {space.trial_count(spec)} trials ({spec.method}, seeds {list(spec.seeds)})")
-    typer.echo(announce)
-    typer.echo(f"per trial: {space.cpu_share(spec, {}, preset):g} CPU, "
-               f"{space.gpu_share(spec, {}, preset) if gpus else 0:g} GPU; {cfg.steps} steps, eval every {cfg.eval_every}")
+    plan = plan_sweep(spec, detect_gpus())
+    base = plan.base_config
+    typer.echo(f"sweep '{spec.name}': {plan.total} trials ({spec.method}, seeds {list(spec.seeds)})")
+    typer.echo(plan.announce)
+    typer.echo(f"per trial: {_range(plan.cpu_range)} CPU, {_range(plan.gpu_range)} GPU; {base['steps']} steps, "
+               f"eval every {base['eval_every']}")
     sched = spec.scheduler
     typer.echo(f"scheduler: {sched.type if sched else 'none'}; concurrency: {spec.concurrency or 'as resources allow'}; "
                f"metric: {', '.join(f'{m.name} ({m.goal})' for m in spec.metrics)}")
+
+
+def _range(lo_hi: tuple[float, float]) -> str:
+    lo, hi = lo_hi
+    return f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
 
 
 @friendly
@@ -140,9 +147,10 @@ def status(
 
     from rich.console import Console
 
-    from sweeper import report
-    from sweeper.live import table
-    from sweeper.sweepdir import SweepDir, list_sweeps, open_sweep, sweeps_root
+    from sweeper.commands._sweeps import open_sweep
+    from sweeper.sweep import status as report
+    from sweeper.sweep.live import table
+    from sweeper.sweep.sweepdir import SweepDir, list_sweeps, sweeps_root
 
     if name is None:
         base = sweeps_root(root)
@@ -180,13 +188,20 @@ def stop(
     root: RootOpt = None,
 ) -> None:
     """Stop a running sweep gracefully; it stays resumable (`sweeper resume NAME`)."""
-    from sweeper.sweepdir import SweepDir
+    from sweeper.sweep.sweepdir import SweepDir
 
     sweep = SweepDir.at(name, root).require()
     if not sweep.is_locked():
+        from sweeper.sweep.cluster import clean_stale
+
+        ended = clean_stale(sweep)  # a driver killed by kill -9 may have left Ray and trial workers running
+        if ended:
+            typer.echo(f"sweep '{name}' was not running; ended {len(ended)} process(es) its killed driver left "
+                       f"behind; resume with: sweeper resume {name}", err=True)
+            return
         raise UserError(f"sweep '{name}' is not running (status: {sweep.read_state().get('status', '?')})")
     sweep.request_stop()
-    typer.echo(f"stop requested for '{name}'; running trials keep their last checkpoint", err=True)
+    typer.echo(f"stop requested for '{name}'; running trials checkpoint their current step first", err=True)
     if not wait:
         return
     deadline = time.monotonic() + timeout
@@ -205,8 +220,8 @@ def prune(
     root: RootOpt = None,
 ) -> None:
     """Delete checkpoints of finished trials outside the best N; their metrics are kept."""
-    from sweeper import report
-    from sweeper.sweepdir import open_sweep
+    from sweeper.commands._sweeps import open_sweep
+    from sweeper.sweep import status as report
 
     sweep, spec = open_sweep(name, root)
     freed = report.prune(sweep, spec, keep_best, dry_run)

@@ -26,7 +26,7 @@ def train(
     import json
 
     from sweeper.commands.config_help import parse_sets
-    from sweeper.progress import ProgressSink
+    from sweeper.commands.progress import ProgressSink
     from trm_core.config import resolve, to_dict
 
     if resume is not None:

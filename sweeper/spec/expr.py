@@ -12,11 +12,12 @@ up as a whole in a mapping, so `x.__class__` is just an unknown name, never attr
 """
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from sweeper.util.names import nearest
 
 MAX_LENGTH = 200
 """Longer expressions are refused; a resource formula is a line, and this bounds parse work."""
@@ -161,11 +162,7 @@ class _Parser:
 
 
 def _hint(name: str, names: set[str]) -> str:
-    by_lower = {n.lower(): n for n in sorted(names)}  # 'k' should suggest 'K'
-    near = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
-    if near:
-        return f" (did you mean '{by_lower[near[0]]}'?)"
-    return f" (known: {', '.join(sorted(names))})" if 0 < len(names) <= 8 else ""
+    return nearest(name, names, fold_case=True) if names else ""
 
 
 def _eval(tree: tuple, values: Mapping[str, float]) -> float:

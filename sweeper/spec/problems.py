@@ -6,12 +6,13 @@ trainer-key checks (sweeper/trainer_keys.py); load_spec prefixes each Problem wi
 """
 from __future__ import annotations
 
-import difflib
 import re
 import typing
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sweeper.util.names import nearest  # noqa: F401 (the spec layer's hint, re-exported)
 
 
 class Problem(Exception):
@@ -22,18 +23,6 @@ class Raw(BaseModel):
     """Base of the YAML-boundary models: unknown keys are errors, no type coercion, frozen."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True)
-
-
-def nearest(word: str, options: Any) -> str:
-    """' (did you mean 'x'?)' for the closest option, or the list of options when few and none is close."""
-    options, word = sorted(str(o) for o in options), str(word)
-    # A prefix ('grace' for 'grace_period') beats difflib's ratio, which can prefer 'brackets'.
-    close = [o for o in options if word and o.startswith(word)][:1]
-    close = close or difflib.get_close_matches(word, options, n=1, cutoff=0.5)
-    if not close and len(options) <= 10:
-        return f" (valid: {', '.join(options)})" if options else ""
-    close = close or difflib.get_close_matches(word, options, n=1, cutoff=0.0)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def short(value: Any) -> str:

@@ -109,17 +109,23 @@ def tau_curve(tau_points: Sequence[Mapping[str, Any]], path: Path) -> Path:
 
 
 def sweep_accuracy_vs_cost(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Every configuration (mean over seeds) and the TTA baseline: {'label', 'cost', 'acc', 'baseline'}.
+    """Every configuration (mean over seeds, error bar: the 95% interval over seeds when `err` is finite)
+    and the TTA rules: {'label', 'cost', 'acc', 'err', 'baseline'}.
 
-    Points above the baseline star and to its left are better and cheaper.
+    Points above the baseline stars and to their left are better and cheaper.
     """
+    import math
+
     fig = Figure(figsize=(7, 5))
     ax = fig.add_subplot()
     for p in points:
+        err = p.get("err")
+        yerr = err if err is not None and math.isfinite(err) else None
         if p.get("baseline"):
-            ax.scatter(p["cost"], p["acc"], marker="*", s=260, color="black", zorder=4, label=p["label"])
+            ax.errorbar(p["cost"], p["acc"], yerr=yerr, fmt="*", markersize=14, color="black", capsize=3, zorder=4,
+                        label=p["label"])
         else:
-            ax.scatter(p["cost"], p["acc"], s=40, zorder=3)
+            ax.errorbar(p["cost"], p["acc"], yerr=yerr, fmt="o", markersize=6, capsize=3, zorder=3)
             ax.annotate(p["label"], (p["cost"], p["acc"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     _log_x(ax)
     ax.set_xlabel("relative cost")

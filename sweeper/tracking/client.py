@@ -1,102 +1,35 @@
-"""MLflow: where runs go (the store), one parent run per sweep, one child run per trial. The only module
-that imports mlflow (lazily, so `sweeper --help` stays fast).
+"""MLflow's client, with the few operations a sweep needs. With store.py the only modules that import mlflow
+(lazily, so `sweeper --help` stays fast).
 
-Store (first that is set wins): `--tracking-uri` > $MLFLOW_TRACKING_URI > the sweep file's `tracking.uri`
-> the URI an earlier session of this sweep recorded (sweeps/<name>/mlflow/store.json, so a resume from
-another directory finds its runs) > the embedded SQLite store `./mlruns/mlflow.db` with artifacts in
-`./mlruns/artifacts/`. Paths become absolute URIs, since trials run in other directories and processes.
-File stores (`./mlruns` as a folder, file://) are refused: MLflow >= 3.13 no longer supports them.
-
-Runs are found again by tags (`sweeper.sweep`, `sweeper.role`, `sweeper.trial_number`) and by the run id
-kept in a file next to what they describe (trials/tNNNN/mlflow_run_id, sweeps/<name>/mlflow/*_run_id),
-under a file lock, so neither a resume nor a kill -9 at any moment creates a second run. Every call
-passes experiment_id explicitly: $MLFLOW_EXPERIMENT_ID is never consulted. Metrics go in one log_batch
-per report (a single log_metric costs ~20 ms on SQLite).
+Runs are found again by tags (`sweeper.sweep`, `sweeper.sweep_id`, `sweeper.role`, `sweeper.trial_number`)
+and by the run id kept in a file next to what they describe (trials/tNNNN/mlflow_run_id,
+sweeps/<name>/mlflow/*_run_id), under a file lock, so neither a resume nor a kill -9 at any moment creates a
+second run. Every call passes experiment_id explicitly: $MLFLOW_EXPERIMENT_ID is never consulted. Metrics go
+in one log_batch per report (a single log_metric costs ~20 ms on SQLite).
 """
 from __future__ import annotations
 
 import json
 import math
-import os
-import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from filelock import FileLock
 
 from sweeper.errors import UserError
+from sweeper.tracking.store import Store
+from sweeper.util.files import write_text
+from sweeper.util.names import nearest
 
-ENV_URI = "MLFLOW_TRACKING_URI"
-DEFAULT_DIR = "mlruns"
-METRIC_PREFIXES = ("train/", "eval/", "cost/", "perf/", "final/", "vs_tta/", "vs_tta_config/", "baseline/")
+METRIC_PREFIXES = ("train/", "eval/", "cost/", "perf/", "final/", "vs_", "baseline/")
 """Only these metrics are logged; anything else (Ray's training_iteration, time_this_iter_s, ...) is dropped."""
 PARAM_VALUE_MAX = 500
 """Longer parameter values are cut (MLflow 3 allows 6000, older servers 500); full files are artifacts."""
-TAG_SWEEP, TAG_ROLE, TAG_NUMBER = "sweeper.sweep", "sweeper.role", "sweeper.trial_number"
+TAG_SWEEP, TAG_ROLE, TAG_NUMBER, TAG_ID = "sweeper.sweep", "sweeper.role", "sweeper.trial_number", "sweeper.sweep_id"
 TAG_STATE, TAG_REASON, TAG_PARENT = "sweeper.state", "sweeper.end_reason", "mlflow.parentRunId"
 END_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
 """Trial state -> MLflow run status (a pruned trial ran as it should; its tag says it was stopped)."""
-
-
-@dataclass(frozen=True)
-class Store:
-    """A resolved tracking store."""
-
-    uri: str
-    """Absolute tracking URI."""
-    artifact_root: str | None
-    """Artifact root for new experiments (the embedded store only; a server chooses its own)."""
-    source: str
-    """Which setting chose it: cli, env, spec, recorded or default."""
-
-
-def resolve_store(cli_uri: str | None = None, spec_uri: str | None = None, sweep_dir: Path | None = None,
-                  cwd: Path | None = None) -> Store:
-    """The store by the precedence in the module docstring; UserError for a file store."""
-    recorded = None
-    if sweep_dir is not None and (Path(sweep_dir) / "mlflow" / "store.json").is_file():
-        recorded = json.loads((Path(sweep_dir) / "mlflow" / "store.json").read_text()).get("uri")
-    for source, uri in (("cli", cli_uri), ("env", os.environ.get(ENV_URI)), ("spec", spec_uri), ("recorded", recorded)):
-        if uri:
-            uri = _absolute(uri)
-            return Store(uri, _sqlite_artifacts(uri), source)
-    root = (Path(cwd) if cwd else Path.cwd()).resolve() / DEFAULT_DIR
-    return Store(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri(), "default")
-
-
-def _sqlite_artifacts(uri: str) -> str | None:
-    """Artifacts of a SQLite store go beside its database (trials run in other working directories,
-    where MLflow's relative default ./mlartifacts would scatter them); servers keep their own."""
-    path = uri.removeprefix("sqlite:///")
-    if not uri.startswith("sqlite:///") or path == ":memory:":
-        return None
-    return (Path(path).parent / "artifacts").as_uri()
-
-
-def _absolute(uri: str) -> str:
-    uri = uri.strip()
-    if uri.startswith("sqlite:///"):
-        path = uri.removeprefix("sqlite:///")
-        return uri if path.startswith("/") or path == ":memory:" else f"sqlite:///{Path(path).resolve()}"
-    if uri.startswith("file:") or "://" not in uri:
-        raise UserError(f"tracking URI {uri!r} is a file store, which MLflow >= 3.13 refuses; use "
-                        "sqlite:///path/to/mlflow.db or an MLflow server URL (http://host:port)")
-    return uri
-
-
-def record_store(store: Store, sweep_dir: Path) -> None:
-    """Remember the store in the sweep dir, so a resume from elsewhere keeps using it."""
-    folder = Path(sweep_dir) / "mlflow"
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / "store.json", json.dumps({"uri": store.uri, "artifact_root": store.artifact_root}))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def flat_params(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -179,7 +112,7 @@ class Tracker:
                 found = self.find(match)
                 run_id = found[0].info.run_id if found else \
                     self.client.create_run(self.experiment_id, tags={**match, **tags}, run_name=name).info.run_id
-                _write_atomic(id_file, run_id)
+                write_text(id_file, run_id)
         if self.client.get_run(run_id).info.status != "RUNNING":
             self.client.update_run(run_id, status="RUNNING")
         return run_id
@@ -264,32 +197,7 @@ def experiment_names(store: Store) -> list[str]:
 
 def open_existing(store: Store, name: str) -> Tracker:
     """A Tracker for an existing sweep experiment; UserError with the nearest name if there is none."""
-    import difflib
-
     names = experiment_names(store)
     if name not in names:
-        near = difflib.get_close_matches(name, names, n=1)
-        hint = f" (did you mean '{near[0]}'?)" if near else ""
-        raise UserError(f"no sweep named '{name}' in {store.uri}{hint}")
+        raise UserError(f"no sweep named '{name}' in {store.uri}{nearest(name, names)}")
     return Tracker(store, name)
-
-
-def host() -> str:
-    return socket.gethostname()
-
-
-def hooks_for(spec, sweep_dir: Path, cli_uri: str | None = None):
-    """(hooks, sink_factories) for runner.RunRequest: MLflow on both sides of the sweep `spec`.
-
-    Resolves the store, creates the experiment and records the store in the sweep dir, so a bad URI
-    fails here, before any trial starts.
-    """
-    from sweeper.tracking_hooks import MlflowHooks
-    from sweeper.tracking_sink import MlflowSinkFactory
-
-    store = resolve_store(cli_uri, spec.tracking_uri, sweep_dir)
-    Tracker(store, spec.name)
-    record_store(store, sweep_dir)
-    factory = MlflowSinkFactory(uri=store.uri, artifact_root=store.artifact_root, sweep=spec.name,
-                                swept=tuple(p.name for p in spec.swept))
-    return [MlflowHooks(spec, Path(sweep_dir), store)], [factory]

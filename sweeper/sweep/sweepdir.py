@@ -10,16 +10,13 @@
         stop-request            written by `sweeper stop`; the driver stops gracefully when it sees it
         .lock                   held by the running driver (a second driver is refused)
 
-Nothing here imports Ray or Optuna; processes are found through psutil (vendored by Ray) or /proc.
+Nothing here imports Ray, Optuna or the spec layer (opening a sweep from its YAML is the commands' job).
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +24,21 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from sweeper.errors import UserError
+from sweeper.util.files import now, read_json, write_json
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 """Sweep names are directory names: no separators, no dots, so they cannot leave the root."""
 ENV_HOME = "SWEEPER_HOME"
+
+
+def trial_name(number: int) -> str:
+    """'t0007': the name of trial 7 everywhere (its folder, Ray's trial name, its MLflow run)."""
+    return f"t{number:04d}"
+
+
+def trial_number(name: str) -> int:
+    """7 for 't0007' (the inverse of trial_name)."""
+    return int(name.removeprefix("t"))
 
 
 def sweeps_root(root: str | Path | None = None) -> Path:
@@ -90,7 +98,7 @@ class SweepDir:
     lock_file = property(lambda self: self.path / ".lock")
 
     def trial_dir(self, number: int) -> Path:
-        return self.trials / f"t{number:04d}"
+        return self.trials / trial_name(number)
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -154,159 +162,5 @@ def list_sweeps(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "state.json").is_file() and SAFE_NAME.fullmatch(p.name))
 
 
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
 def driver_record() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname(), "started": now()}
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename), so readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record, default=str) + "\n")
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file; a torn last line (writer killed mid-write) is skipped."""
-    out = []
-    try:
-        lines = Path(path).read_text().splitlines()
-    except FileNotFoundError:
-        return out
-    for line in lines:
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
-# -- processes ------------------------------------------------------------------------------------
-
-def _psutil():
-    try:
-        import psutil
-    except ImportError:  # Ray vendors psutil in ray/thirdparty_files; add it without importing ray
-        import importlib.util
-        import sys
-
-        ray_dir = importlib.util.find_spec("ray").submodule_search_locations[0]
-        sys.path.append(os.path.join(ray_dir, "thirdparty_files"))
-        import psutil
-    return psutil
-
-
-def process_record(pid: int) -> dict[str, Any] | None:
-    """{pid, create_time, name} of a live process (create_time tells a reused pid apart)."""
-    ps = _psutil()
-    try:
-        p = ps.Process(pid)
-        return {"pid": pid, "create_time": p.create_time(), "name": p.name()}
-    except ps.Error:
-        return None
-
-
-def descendants(pid: int) -> list[dict[str, Any]]:
-    """Records of every live descendant of `pid`."""
-    ps = _psutil()
-    try:
-        kids = ps.Process(pid).children(recursive=True)
-    except ps.Error:
-        return []
-    return [r for r in (process_record(k.pid) for k in kids) if r]
-
-
-def kill_recorded(records: list[dict[str, Any]], grace_s: float = 3.0) -> list[int]:
-    """SIGTERM, then SIGKILL, every recorded process still alive (same pid AND create_time) and
-    its descendants. Returns the pids signalled. Never touches a process that merely reuses a pid."""
-    ps = _psutil()
-    victims = []
-    for r in records:
-        try:
-            p = ps.Process(int(r["pid"]))
-            if abs(p.create_time() - float(r["create_time"])) > 0.01:
-                continue
-            victims += [*p.children(recursive=True), p]
-        except (ps.Error, KeyError, ValueError, TypeError):
-            continue
-    for p in victims:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except ps.Error:
-            pass
-    _, alive = ps.wait_procs(victims, timeout=grace_s)
-    for p in alive:
-        try:
-            p.kill()
-        except ps.Error:
-            pass
-    ps.wait_procs(alive, timeout=grace_s)
-    return [p.pid for p in victims]
-
-
-def pid_alive(record: dict[str, Any] | None) -> bool:
-    if not record:
-        return False
-    ps = _psutil()
-    try:
-        p = ps.Process(int(record["pid"]))
-        return "create_time" not in record or abs(p.create_time() - float(record["create_time"])) <= 0.01
-    except (ps.Error, KeyError, ValueError):
-        return False
-
-
-# -- opening sweeps -------------------------------------------------------------------------------
-
-def init_sweep(spec_path: str | Path, name: str | None, root: str | Path | None):
-    """(SweepDir, SweepSpec, existed) for `sweeper run SPEC [--name N]`.
-
-    A new sweep gets a copy of the spec file; an existing one must have been started from the same
-    spec (same normalised hash), so a changed file never silently joins an old study.
-    """
-    import dataclasses
-
-    from sweeper.spec import load_spec
-
-    spec = load_spec(spec_path)
-    spec = dataclasses.replace(spec, name=check_name(name or spec.name))
-    sweep = SweepDir.at(spec.name, root)
-    if sweep.exists():
-        stored = sweep.read_state().get("spec_hash")
-        if stored and stored != spec.spec_hash:
-            raise UserError(f"sweep '{spec.name}' exists and was started from a different spec "
-                            f"(hash {stored} vs {spec.spec_hash}); pick another --name, or "
-                            f"`sweeper resume {spec.name}` to continue the old one")
-        return sweep, spec, True
-    sweep.path.mkdir(parents=True, exist_ok=True)
-    sweep.spec_yaml.write_bytes(Path(spec_path).read_bytes())
-    write_json(sweep.spec_json, spec.to_dict())
-    write_json(sweep.state_file, {"name": spec.name, "status": "new", "spec_hash": spec.spec_hash,
-                                  "created": now(), "sessions": 0})
-    return sweep, spec, False
-
-
-def open_sweep(name: str, root: str | Path | None):
-    """(SweepDir, SweepSpec) of an existing sweep, read from its stored spec copy."""
-    import dataclasses
-
-    from sweeper.spec import load_spec
-
-    sweep = SweepDir.at(name, root).require()
-    spec = dataclasses.replace(load_spec(sweep.spec_yaml), name=name)
-    return sweep, spec

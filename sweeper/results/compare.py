@@ -11,7 +11,7 @@ baseline right?). Two questions get two answers:
 Several seeds of one configuration pool their pairs (seed s against the baseline's seed s); the
 bootstrap then resamples puzzles within each seed, so each seed keeps its weight.
 
-Pure numpy/scipy: no MLflow, no torch. `sweeper.final_eval` writes the per_puzzle.npz files read here.
+Pure numpy/scipy: no MLflow, no torch. `sweeper.results.final_eval` writes the per_puzzle.npz files read here.
 """
 from __future__ import annotations
 
@@ -56,12 +56,17 @@ class Comparison:
     cost_ratio: float
     """Trial cost per puzzle / baseline cost per puzzle (f-calls; nan if unknown)."""
 
-    def metrics(self, prefix: str = "vs_tta") -> dict[str, float]:
-        """Flat metrics for a tracking back end, e.g. {'vs_tta/p_value': 0.03, ...}."""
+    def values(self) -> dict[str, float]:
+        """The comparison as plain numbers: puzzle_acc_delta, delta_ci_low/high, p_value, cost_ratio, pairs,
+        wins, losses."""
         keys = {"puzzle_acc_delta": self.delta, "delta_ci_low": self.ci_low, "delta_ci_high": self.ci_high,
                 "p_value": self.p_value, "cost_ratio": self.cost_ratio, "pairs": self.n,
                 "wins": self.wins, "losses": self.losses}
-        return {f"{prefix}/{k}": float(v) for k, v in keys.items()}
+        return {k: float(v) for k, v in keys.items()}
+
+    def metrics(self, prefix: str = "vs_tta") -> dict[str, float]:
+        """Flat metrics for a tracking back end, e.g. {'vs_tta/p_value': 0.03, ...}."""
+        return {f"{prefix}/{k}": v for k, v in self.values().items()}
 
     def verdict(self, alpha: float = 0.05) -> str:
         """'better', 'worse' or 'no difference' at level alpha."""

@@ -1,20 +1,21 @@
-"""Reading a sweep without running it: `sweeper status` rows and `sweeper prune`.
+"""Reading a sweep without running it: `sweeper status` rows, and `sweeper prune`.
 
-Both read the Optuna journal (what ended, and how) and the trial directories; while a driver runs,
-its live.json adds Ray's view (running, pending and why). Nothing here starts Ray.
+Both read the Optuna journal (what ended, and how) and the trial folders; while a driver runs, its
+live.json adds Ray's view (running, pending and why). Nothing here starts Ray. `prune` takes the driver
+lock, so it never races a running (or resuming) driver.
 """
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-from sweeper import space, study
+from sweeper.errors import UserError
 from sweeper.spec import SweepSpec
-from sweeper.sweepdir import SweepDir, read_json
-
-FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+from sweeper.sweep import space, study
+from sweeper.sweep.session import ENDED as FINISHED
+from sweeper.sweep.sweepdir import SweepDir
+from sweeper.util.files import now, read_json, read_jsonl
 
 
 def status(sweep: SweepDir, spec: SweepSpec) -> dict[str, Any]:
@@ -45,38 +46,38 @@ def status(sweep: SweepDir, spec: SweepSpec) -> dict[str, Any]:
 
 
 def _evals(trial_dir: Path) -> list[dict]:
-    from sweeper.sweepdir import read_jsonl
-
     return read_jsonl(trial_dir / "evals.jsonl")
 
 
 def prune(sweep: SweepDir, spec: SweepSpec, keep_best: int, dry_run: bool) -> list[dict[str, Any]]:
     """Delete the checkpoints of finished trials outside the best `keep_best` (metrics stay).
 
-    Returns one record per trial touched: number, state, bytes freed (or that would be freed).
-    Multi-objective sweeps rank by their first metric.
+    Returns one record per trial touched: number, state, bytes freed (or that would be freed). Runs under
+    the driver lock (refused while the sweep runs). Multi-objective sweeps rank by their first metric.
     """
-    metrics = [m.name for m in spec.metrics]
-    trials = study.load_trials(sweep.journal, spec.name)
-    summary = study.describe(trials, metrics[:1], space.directions(spec)[:1])
-    keep = {r["number"] for r in summary["best"][:max(keep_best, 0)]}
-    out = []
-    for t in trials:
-        if t.state.name not in FINISHED or t.number in keep:
-            continue
-        targets = [sweep.trial_dir(t.number) / "checkpoints",
-                   *sorted((sweep.experiment / f"t{t.number:04d}").glob("checkpoint_*"))]
-        size = sum(_size(p) for p in targets)
-        if size == 0:
-            continue
-        if not dry_run:
-            for p in targets:
-                shutil.rmtree(p, ignore_errors=True)
-        out.append({"number": t.number, "state": t.state.name, "bytes": size})
-    if not dry_run and out:
-        sweep.update_state(last_prune={"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kept": sorted(keep),
-                                       "freed": sum(r["bytes"] for r in out)})
-    return out
+    try:
+        lock = sweep.lock()
+    except UserError:
+        raise UserError(f"sweep '{sweep.name}' is running; prune it after it stops (`sweeper stop {sweep.name}`)") from None
+    try:
+        metrics = [m.name for m in spec.metrics]
+        trials = study.load_trials(sweep.journal, spec.name)
+        summary = study.describe(trials, metrics[:1], space.directions(spec)[:1])
+        keep = {r["number"] for r in summary["best"][:max(keep_best, 0)]}
+        out = []
+        for t in trials:
+            target = sweep.trial_dir(t.number) / "checkpoints"
+            if t.state.name not in FINISHED or t.number in keep or not target.is_dir():
+                continue
+            size = _size(target)
+            if not dry_run:
+                shutil.rmtree(target, ignore_errors=True)
+            out.append({"number": t.number, "state": t.state.name, "bytes": size})
+        if not dry_run and out:
+            sweep.update_state(last_prune={"at": now(), "kept": sorted(keep), "freed": sum(r["bytes"] for r in out)})
+        return out
+    finally:
+        lock.release()
 
 
 def _size(path: Path) -> int:

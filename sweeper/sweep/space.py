@@ -1,7 +1,7 @@
-"""SweepSpec -> Optuna search space and sampler; trial parameters -> TrainConfig and resources.
+"""SweepSpec -> Optuna: the search space (distributions), the sampler, trial counts, and the values a
+sampled trial gives its trainer keys. With study.py the only modules that import Optuna's samplers.
 
-This is the only module of the spec layer that imports Optuna, so an Optuna API change touches one
-file. Constants (`value:` / plain scalars) are not part of the Optuna space: trial_config applies them.
+Constants (`value:` / plain scalars) are not part of the Optuna space: trial.trial_config applies them.
 """
 from __future__ import annotations
 
@@ -13,10 +13,8 @@ from typing import Any, Mapping
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from sweeper.spec import expr
 from sweeper.errors import UserError
-from sweeper.spec import AUTO_PRESETS, EXPR_ALIASES, SweepSpec, normalise_value
-from trm_core.config import TrainConfig, flatten, resolve, to_dict
+from sweeper.spec import SweepSpec, normalise_value
 
 
 def build_distributions(spec: SweepSpec) -> dict[str, BaseDistribution]:
@@ -93,59 +91,6 @@ def make_sampler(spec: SweepSpec, seed: int | None = None) -> optuna.samplers.Ba
     raise UserError(f"method: {spec.method!r} has no sampler")
 
 
-def resolve_profile(spec: SweepSpec, has_gpu: bool) -> tuple[str, str]:
-    """(preset every trial starts from, a line announcing why) for this spec on this machine."""
-    if spec.base_preset is not None:
-        why = f"base.preset is set, so profile '{spec.profile}' is not used"
-        return spec.base_preset, f"profile: preset '{spec.base_preset}' ({why})"
-    if spec.profile == "auto":
-        preset = AUTO_PRESETS[has_gpu]
-        why = "a GPU is available" if has_gpu else "no GPU found, so trials use the CPU-sized preset"
-        return preset, f"profile: auto -> preset '{preset}' ({why})"
-    return spec.profile, f"profile: preset '{spec.profile}' (named in the spec)"
-
-
-def trial_config(spec: SweepSpec, params: Mapping[str, Any], seed: int, profile_preset: str) -> TrainConfig:
-    """The trial's TrainConfig: preset, then base overrides, then constants, then `params`, then seed.
-
-    `profile_preset` is used unless the spec names base.preset; errors are trm_core ConfigErrors.
-    """
-    overrides: dict[str, Any] = dict(spec.base_overrides)
-    overrides.update({p.name: p.values[0] for p in spec.parameters if p.kind == "constant"})
-    overrides.update({key: normalise_value(key, value) for key, value in params.items()})
-    overrides["seed"] = seed
-    return resolve(spec.base_preset or profile_preset, overrides)
-
-
-def gpu_share(spec: SweepSpec, params: Mapping[str, Any], profile_preset: str | None = None) -> float:
-    """GPU fraction (or whole GPUs) one trial with `params` asks for.
-
-    `profile_preset` fills trainer keys the expression reads but the spec does not set; by default it
-    is the GPU profile, since the share only matters on a GPU.
-    """
-    share = _amount(spec, "resources.gpu", spec.gpu, params, profile_preset, has_gpu=True)
-    if share < 0 or (share > 1 and not share.is_integer()):
-        raise UserError(f"resources.gpu: {spec.gpu!r} gives {share:g} for {dict(params)}; a trial needs a "
-                        "fraction up to 1 or a whole number of GPUs")
-    return share
-
-
-def cpu_share(spec: SweepSpec, params: Mapping[str, Any], profile_preset: str | None = None) -> float:
-    """CPUs one trial with `params` asks for (`profile_preset` default: the CPU profile)."""
-    share = _amount(spec, "cpus", spec.cpus, params, profile_preset, has_gpu=False)
-    if share <= 0:
-        raise UserError(f"cpus: {spec.cpus!r} gives {share:g} for {dict(params)}; a trial needs more than 0 CPUs")
-    return share
-
-
-def _amount(spec: SweepSpec, key: str, amount: float | str, params: Mapping[str, Any],
-            profile_preset: str | None, has_gpu: bool) -> float:
-    if not isinstance(amount, str):
-        return float(amount)
-    preset = profile_preset or resolve_profile(spec, has_gpu)[0]
-    values = flatten(to_dict(trial_config(spec, params, 0, preset)))
-    values.update({alias: values[target] for alias, target in EXPR_ALIASES.items()})
-    try:
-        return expr.parse(amount, values).evaluate(values)
-    except expr.ExprError as e:
-        raise UserError(f"{key}: {e}") from None
+def trainer_values(spec: SweepSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The trainer-key values of sampled Optuna `params` (the only place sampled values become config)."""
+    return {key: normalise_value(key, value) for key, value in params.items()}

@@ -14,11 +14,13 @@ the two instead of trusting either alone:
 - a trial stopped early by the scheduler is told PRUNED (Ray's stock OptunaSearch tells it COMPLETE
   with its early score, which would mislead the sampler and the dashboard).
 
-This module and sweeper/space.py are the only ones that import Optuna.
+A torn last line (a short write on a full disk, a power cut mid-append) is cut off and kept aside at
+the next driver start (`repair_journal`), before Optuna appends after it and makes the file unreadable.
 """
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,9 +30,11 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from sweeper import space
+from sweeper.errors import UserError
 from sweeper.spec import SweepSpec
-from sweeper.sweepdir import SweepDir
+from sweeper.sweep import space
+from sweeper.sweep.sweepdir import SweepDir
+from sweeper.util.files import now
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -48,7 +52,8 @@ def open_study(journal: Path, spec: SweepSpec, create: bool = True) -> optuna.St
     study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True,
                                 directions=space.directions(spec),
                                 sampler=optuna.samplers.RandomSampler(seed=spec.sampler_seed))
-    study.sampler = space.make_sampler(spec, seed=spec.sampler_seed + len(study.get_trials(deepcopy=False)))
+    seed = (spec.sampler_seed + len(study.get_trials(deepcopy=False))) % 2**32
+    study.sampler = space.make_sampler(spec, seed=seed)
     return study
 
 
@@ -61,6 +66,28 @@ def load_trials(journal: Path, name: str) -> list[optuna.trial.FrozenTrial]:
         return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     except KeyError:
         return []
+    except ValueError as e:  # json.JSONDecodeError: a torn record in the middle of the file
+        raise UserError(f"{journal}: the Optuna journal is damaged ({e}); `sweeper resume {name}` repairs a torn "
+                        "last record, anything else needs the file restored from a copy") from None
+
+
+def repair_journal(journal: Path) -> Path | None:
+    """Cut a torn last record off the journal (keeping it beside, as optuna.journal.torn-<time>); call under
+    the driver lock before the study is opened. Returns the file the torn tail went to, or None."""
+    journal = Path(journal)
+    if not journal.is_file():
+        return None
+    with open(journal, "rb+") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return None
+        cut = data.rfind(b"\n") + 1
+        aside = journal.with_name(f"{journal.name}.torn-{now().replace(':', '')}")
+        aside.write_bytes(data[cut:])
+        f.truncate(cut)
+        f.flush()
+        os.fsync(f.fileno())
+    return aside
 
 
 class StudyBroker:

@@ -1,11 +1,11 @@
 """The end-of-trial evaluation: every mode that the comparison with the TTA baseline needs, on the held-out
 puzzles of the trial's own config, from its final checkpoint.
 
-Runs inside the trial's worker (the MLflow sink calls it from close(), before Ray is told the trial is
-over) and writes to `<trial dir>/final/`:
+Runs inside the trial's worker, from the trainable, once the trial has trained to its last step (before
+Ray is told the trial is over), whether tracking is on or not; writes to `<trial dir>/final/`:
 
     per_puzzle.npz   ids (uint64 hash of each puzzle's input grid), correct/<mode>, cost/<mode> (f-calls
-                     per puzzle); sweeper.compare pairs trials with the baseline by these ids
+                     per puzzle); sweeper.results.compare pairs trials with the baseline by these ids
     results.json     rows per mode, tau curve, halting histogram, meta, and the checkpoint step
     plots/           halting_histogram.png, accuracy_vs_cost.png, tau_curve.png
 
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sweeper import plots
+from sweeper.results import plots
+from sweeper.util.files import write_json
 
 FINAL_MODES = ("full", "halt", "halt_first", "tta")
 """Modes of the final evaluation (tta also yields tta_vote)."""
@@ -60,20 +60,27 @@ def puzzle_ids(inputs: np.ndarray) -> np.ndarray:
                      for row in grids], dtype=np.uint64)
 
 
-def run_final(config: dict[str, Any], ckpt: Path, work_dir: Path, device: str = "auto") -> dict[str, Any]:
-    """Evaluate checkpoint `ckpt` in FINAL_MODES on the config's held-out puzzles; write the files above.
+def ensure(work_dir: Path, cfg) -> dict[str, Any]:
+    """The final evaluation of the trial in `work_dir` that trained `cfg` (a TrainConfig) to its last step:
+    run once, then reused (a resumed trial that has it does not evaluate again)."""
+    done = load_results(work_dir)
+    if done is not None:
+        return done
+    ckpt = final_checkpoint(Path(work_dir) / "checkpoints", cfg.steps)
+    if ckpt is None:
+        raise RuntimeError(f"{work_dir}: no intact checkpoint of step {cfg.steps} to evaluate")
+    return run_final(cfg, ckpt, work_dir)
 
-    Returns results.json's content. `config` is the trial's resolved TrainConfig as a dict.
-    """
-    import torch
 
+def run_final(cfg, ckpt: Path, work_dir: Path) -> dict[str, Any]:
+    """Evaluate checkpoint `ckpt` in FINAL_MODES on the held-out puzzles of `cfg` (the trial's TrainConfig,
+    device included); write the files above. Returns results.json's content."""
     from trm_core.checkpoint import load_model
-    from trm_core.config import TrainConfig, from_dict
     from trm_core.data import load_splits
     from trm_core.evaluation import evaluate
+    from trm_core.trainer import pick_device
 
-    cfg = from_dict(TrainConfig, config)
-    dev = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    dev = str(pick_device(cfg.device))
     model, _, state = load_model(ckpt, dev)
     test = load_splits(cfg.data)[1]
     n = len(test) if cfg.eval_puzzles is None else min(cfg.eval_puzzles, len(test))
@@ -93,9 +100,7 @@ def run_final(config: dict[str, Any], ckpt: Path, work_dir: Path, device: str = 
         plots.tau_curve(res.tau_curve, out / "plots" / "tau_curve.png")
     results = {"step": int(state.get("step", cfg.steps)), "checkpoint": str(ckpt), "rows": res.rows,
                "tau_curve": res.tau_curve, "halting_histogram": hist, "meta": res.meta}
-    tmp = out / f".{RESULTS}.{os.getpid()}"
-    tmp.write_text(json.dumps(results, indent=1, default=_plain))
-    os.replace(tmp, out / RESULTS)
+    write_json(out / RESULTS, results)
     return results
 
 
@@ -108,11 +113,3 @@ def load_results(work_dir: Path) -> dict[str, Any] | None:
 def final_metrics(results: dict[str, Any]) -> dict[str, float]:
     """{'final/<mode>/<key>': value} for every row of results.json and every key of ROW_METRICS."""
     return {f"final/{r['method']}/{k}": float(r[k]) for r in results["rows"] for k in ROW_METRICS if k in r}
-
-
-def _plain(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.floating, np.integer, np.bool_)):
-        return o.item()
-    return str(o)

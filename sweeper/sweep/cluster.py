@@ -1,0 +1,122 @@
+"""Ray for a sweep: attach to a cluster or start a private local one, keep Ray's console quiet, and end
+the processes a killed driver left behind. The only module that starts or stops Ray.
+
+A local Ray is started loopback-only: every gRPC server of Ray binds 127.0.0.1 exactly when the node IP
+is 127.0.0.1, but Ray rewrites a requested 127.0.0.1 to the machine's address unless its "cluster mode"
+is off (on Linux it is on). So, with no --address, cluster mode is switched off for this process before
+ray.init, and `address="local"` keeps Ray from joining whatever /tmp/ray/ray_current_cluster names.
+Ray 2.60 starts local clusters with token authentication; its files are created under umask 077 so the
+token and session folders are private to the user.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+from sweeper.sweep.sweepdir import SweepDir
+from sweeper.util.files import now, read_jsonl
+from sweeper.util.procs import descendants, kill_recorded
+
+
+def ray_address(address: str | None) -> str | None:
+    """--address, else $RAY_ADDRESS, else None (a local Ray)."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def start_ray(address: str | None, sweep: SweepDir) -> bool:
+    """Attach to a cluster or start a local Ray; True if this driver started (and owns) Ray."""
+    import ray
+
+    if ray.is_initialized():  # the caller (a test, a notebook) owns this Ray
+        return False
+    quiet = dict(log_to_driver=False, configure_logging=True, logging_level="ERROR")
+    if address:
+        ray.init(address=address, **quiet)
+        sweep.update_state(ray={"address": address, "processes": []})
+        return True
+    from ray._private import ray_constants  # noqa: PLC2701 -- the switch Ray itself reads (see module doc)
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    old = os.umask(0o077)
+    try:
+        ray.init(address="local", num_cpus=usable_cpus(), num_gpus=detect_gpus(), include_dashboard=False,
+                 _node_ip_address="127.0.0.1", **quiet)
+    finally:
+        os.umask(old)
+    # Recorded so that a resume after kill -9 of this driver can end what it left behind.
+    sweep.update_state(ray={"address": None, "processes": descendants(os.getpid())})
+    return True
+
+
+def stop_ray(owned: bool) -> None:
+    if owned:
+        import ray
+
+        ray.shutdown()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a container's CPU quota (Ray's detection)."""
+    count = len(os.sched_getaffinity(0))
+    try:
+        from ray._private.utils import get_num_cpus
+
+        count = min(count, max(1, int(get_num_cpus())))
+    except Exception:  # a Ray without this helper: the affinity mask alone
+        pass
+    return count
+
+
+def detect_gpus() -> int:
+    """CUDA devices visible to this process (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def cluster_facts() -> tuple[float, float]:
+    """(GPUs in the Ray cluster, CPUs of its largest alive node)."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    return ray.cluster_resources().get("GPU", 0.0), max((n.get("CPU", 0.0) for n in nodes), default=0.0)
+
+
+def clean_stale(sweep: SweepDir) -> list[int]:
+    """End the Ray processes and trial workers a killed driver of this sweep left running (this host's only)."""
+    import socket
+
+    state = sweep.read_state()
+    records = list((state.get("ray") or {}).get("processes") or [])
+    host = socket.gethostname()
+    for trial in sorted(sweep.trials.glob("t*")):
+        starts = [a for a in read_jsonl(trial / "attempts.jsonl") if a.get("event") == "start"]
+        if starts and starts[-1].get("host", host) == host:
+            records.append({"pid": starts[-1]["pid"], "create_time": starts[-1].get("create_time", 0)})
+    killed = kill_recorded([r for r in records if r.get("create_time")])
+    if killed:
+        sweep.update_state(last_cleanup=now())
+    return killed
+
+
+@contextlib.contextmanager
+def quiet_ray(log_file: Path):
+    """Ray's own console output off (the live table replaces it); its warnings go to driver.log."""
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the new output engine prints its banner at any verbosity
+    ray_log = logging.getLogger("ray")
+    handler = logging.FileHandler(log_file)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    muted = [(h, h.level) for h in ray_log.handlers]
+    for h, _ in muted:
+        h.setLevel(logging.CRITICAL)
+    ray_log.addHandler(handler)
+    try:
+        yield
+    finally:
+        ray_log.removeHandler(handler)
+        handler.close()
+        for h, level in muted:
+            h.setLevel(level)
