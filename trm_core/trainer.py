@@ -173,34 +173,18 @@ def wta_objective(logits: torch.Tensor, q: torch.Tensor, labels: torch.Tensor, k
             "winner": win, "q_winner": q_w, "correct": correct, "chain_losses": losses}
 
 
-@torch.no_grad()
 def evaluate_full(model: TRM, data: PuzzleSet, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
-    """The in-training evaluation: one chain (L_init[0]), all max ACT steps, prediction from the last step.
+    """The in-training evaluation: trm_core.evaluation's `full` mode (one chain from L_init[0], every ACT
+    step, answer from the last step) under the run's own evaluation rule (EvalConfig.for_training: eval tau,
+    eval batch, training precision, eval latent init), so eval/* equals the final evaluation's full row.
 
-    eval/mean_halt_step is the first step with sigmoid(q) > eval_tau (max steps if never).
+    eval/mean_halt_step is the first step with sigmoid(q) > eval_tau (max steps if never), from the same pass.
     """
-    n = len(data) if cfg.eval_puzzles is None else min(cfg.eval_puzzles, len(data))
-    model.eval()
-    cells = puzzles = halt_sum = 0.0
-    bs = max(cfg.batch_size * cfg.model.k, 64)
-    use_bf16 = autocast_dtype(cfg, device) is not None
-    for start in range(0, n, bs):
-        x_in = torch.as_tensor(data.inputs[start:start + bs], device=device).long()
-        y = torch.as_tensor(data.labels[start:start + bs], device=device).long()
-        m = len(x_in)
-        x = model.embed(make_tokens(x_in))
-        z_H, z_L = model.init_h(m), model.init_l(torch.zeros(m, dtype=torch.long, device=device))
-        halt_at = torch.full((m,), cfg.model.max_act_steps, device=device)
-        for step in range(1, cfg.model.max_act_steps + 1):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                z_H, z_L, logits, q = model.act_step(x, z_H, z_L)
-            first = (torch.sigmoid(q.float()) > cfg.eval_tau) & (halt_at == cfg.model.max_act_steps)
-            halt_at = torch.where(first & (step < halt_at), torch.full_like(halt_at, step), halt_at)
-        right = logits.argmax(-1) == y
-        cells += right.float().mean(-1).sum().item()
-        puzzles += right.all(-1).float().sum().item()
-        halt_sum += halt_at.sum().item()
-    return {"eval/puzzle_acc": puzzles / n, "eval/cell_acc": cells / n, "eval/mean_halt_step": halt_sum / n}
+    from trm_core.evaluation import evaluate  # loaded at the first evaluation, not at import
+
+    row = evaluate(model, data, cfg, modes=("full",), taus=None, device=str(device)).row("full")
+    return {"eval/puzzle_acc": row["puzzle_acc"], "eval/cell_acc": row["cell_acc"],
+            "eval/mean_halt_step": row["mean_halt_step"]}
 
 
 def _peak_mem_mb(device: torch.device) -> float:

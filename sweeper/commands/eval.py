@@ -12,30 +12,34 @@ import typer
 from sweeper.commands._common import friendly
 from sweeper.errors import UserError
 
-ALL_MODES = "full,halt,halt_first,prob_avg,tta"
+ALL_MODES = "full,halt,halt_first,prob_avg,tta,tta_perm"
+FROM_CHECKPOINT = "default: as the first checkpoint's training evaluates"
 
 
 @friendly
 def eval_command(
     checkpoints: Annotated[list[Path], typer.Argument(help="Checkpoint folders, run folders (newest checkpoint) or state.pt files; several = seeds pooled by halt_first/prob_avg.", show_default=False)],
     data: Annotated[str, typer.Option(help="'test' (the first checkpoint's held-out split), 'builtin' (shipped real puzzles), a Sudoku CSV, or a folder from 'sweeper data build' (its test split).")] = "test",
-    modes: Annotated[str, typer.Option(help="Comma-separated modes: full, halt, halt_first, prob_avg, tta.")] = ALL_MODES,
-    tau: Annotated[float, typer.Option(help="Halting threshold: a chain halts when sigmoid(q) > tau.")] = 0.5,
+    modes: Annotated[str, typer.Option(help="Comma-separated modes: full, halt, halt_first, prob_avg, tta (rows tta, tta_vote, tta_halt_first over the 8 dihedral views), tta_perm (the same over digit relabellings).")] = ALL_MODES,
+    tau: Annotated[Optional[float], typer.Option(help=f"Halting threshold: a chain halts when sigmoid(q) > tau ({FROM_CHECKPOINT}: eval_tau).", show_default=False)] = None,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N puzzles.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for results.json, results.csv and per_puzzle.csv.")] = None,
     views: Annotated[str, typer.Option(help="Views pooled by halt_first/prob_avg: identity, rot4, dihedral8, or dihedral indices like 0,1,2.")] = "identity",
     latents: Annotated[str, typer.Option(help="L_init rows used as chains by halt_first/prob_avg: all, first, or indices like 0,2.")] = "all",
     digit_perms: Annotated[int, typer.Option(help="Digit relabellings per view for halt_first/prob_avg (0 = none).")] = 0,
     tta_digit_perms: Annotated[int, typer.Option(help="Digit relabellings per dihedral view in tta (0 = the 8 views only).")] = 0,
-    fallback: Annotated[str, typer.Option(help="halt_first answer when no chain halts: prob_avg or max_q.")] = "prob_avg",
+    tta_perms: Annotated[int, typer.Option(help="Views of tta_perm: the identity and N-1 random digit relabellings.")] = 8,
+    fallback: Annotated[str, typer.Option(help="halt-first answer when no chain halts: chain0 (the reference's), prob_avg or max_q.")] = "chain0",
     tau_curve: Annotated[bool, typer.Option(help="Record one all-steps pass and report the accuracy vs cost curve over a grid of tau.")] = True,
-    batch_size: Annotated[int, typer.Option(help="Puzzles per batch (each runs all its chains).")] = 256,
+    batch_size: Annotated[Optional[int], typer.Option(help=f"Puzzle slots per batch, each running all its chains ({FROM_CHECKPOINT}).", show_default=False)] = None,
+    precision: Annotated[Optional[str], typer.Option(help=f"auto (bf16 autocast on CUDA), fp32, bf16-autocast or bf16 ({FROM_CHECKPOINT}).", show_default=False)] = None,
+    z_l_init: Annotated[Optional[str], typer.Option(help=f"z_L start: l_init (L_init rows, the reference's) or fresh (noise, for fresh-init models) ({FROM_CHECKPOINT}).", show_default=False)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Evaluate checkpoints: print method | cell acc | puzzle acc | chain-steps/puzzle | relative cost | efficiency."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from trm_core.evaluation import check_modes, evaluate, resolve_device
+    from trm_core.evaluation import EvalConfig, check_modes, evaluate, resolve_device
 
     names = check_modes([m.strip() for m in modes.split(",") if m.strip()])
     if limit is not None and limit < 1:
@@ -45,6 +49,11 @@ def eval_command(
     puzzles = _load_data(data, cfg, limit)
     if len(puzzles.inputs) == 0:
         raise UserError(f"--data {data}: no puzzles")
+    given = dict(tau=tau, batch_size=batch_size, precision=precision, z_l_init=z_l_init)
+    config = EvalConfig.for_training(
+        cfg, **{k: v for k, v in given.items() if v is not None}, modes=tuple(names), device=str(dev),
+        views=_views(views), latents=_latents(latents), n_digit_perms=digit_perms, tta_digit_perms=tta_digit_perms,
+        tta_perms=tta_perms, fallback=fallback, taus=None if not tau_curve else _default_taus(), limit=limit)
     columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -54,10 +63,7 @@ def eval_command(
                 tasks[mode] = bar.add_task(mode, total=total)
             bar.update(tasks[mode], completed=done)
 
-        res = evaluate(models, puzzles, names, tau=tau, batch_size=batch_size, device=dev, views=_views(views),
-                       latents=_latents(latents), n_digit_perms=digit_perms, tta_digit_perms=tta_digit_perms,
-                       fallback=fallback, taus=None if not tau_curve else _default_taus(), limit=limit,
-                       progress=progress)
+        res = evaluate(models, puzzles, config, progress=progress)
     res.meta["checkpoints"] = [str(p) for p in checkpoints]
     res.meta["data"] = data
     typer.echo(res.to_table())
@@ -70,7 +76,7 @@ def eval_command(
 
 
 def _default_taus():
-    from trm_core.evaluation.tau_curve import DEFAULT_TAUS
+    from trm_core.evaluation import DEFAULT_TAUS
 
     return DEFAULT_TAUS
 

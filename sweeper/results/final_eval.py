@@ -84,8 +84,7 @@ def run_final(cfg, ckpt: Path, work_dir: Path) -> dict[str, Any]:
     model, _, state = load_model(ckpt, dev)
     test = load_splits(cfg.data)[1]
     n = len(test) if cfg.eval_puzzles is None else min(cfg.eval_puzzles, len(test))
-    res = evaluate(model, test, modes=FINAL_MODES, tau=cfg.eval_tau, device=dev, limit=n,
-                   batch_size=max(64, cfg.batch_size), seed=cfg.seed)
+    res = evaluate(model, test, cfg, modes=FINAL_MODES, device=dev)  # cfg: the in-training eval's rule
     out = final_dir(work_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     cost = {r["method"]: float(r["f_calls_per_puzzle"]) for r in res.rows}

@@ -67,7 +67,7 @@ def test_selection_vs_capability_reruns_failures_under_permutations():
 
 
 def test_selection_vs_capability_counts_a_failure_some_relabelling_solves():
-    from trm_core.evaluation.runner import digit_perms
+    from trm_core.evaluation.views import digit_perms
 
     model = TRM(ModelConfig(hidden=16, multiple_of=16, h_cycles=1, l_cycles=1, max_act_steps=2, k=1)).eval()
     with torch.no_grad():  # a "model" that answers digit 1 (token 2) in every cell, whatever it sees

@@ -10,7 +10,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from trm_core.evaluation.runner import Chain, digit_perms
+from trm_core.evaluation.chains import Chain, RunOptions
+from trm_core.evaluation.views import digit_perms
 
 
 def oracle_accuracy(correct: np.ndarray) -> float:
@@ -115,8 +116,8 @@ def selection_vs_capability(model, inputs: torch.Tensor, labels: torch.Tensor, f
     steps = max_steps or model.cfg.max_act_steps
     chains = [Chain(perm=p) for p in range(n_perms)]
     sel = torch.as_tensor(idx)
-    rec = record_chains([model], chains, inputs[sel], labels[sel], max_steps=steps, batch_size=batch_size,
-                        perms=digit_perms(n_perms, seed))
+    opts = RunOptions(max_steps=steps, batch_size=batch_size, perms=digit_perms(n_perms, seed))
+    rec = record_chains([model], chains, inputs[sel], labels[sel], opts)
     share = float(rec.correct[:, -1, :].any(1).double().mean())
     return {"failures": int(len(idx)), "solved_by_some_perm": share, "implied_ceiling": float(base + (1 - base) * share)}
 

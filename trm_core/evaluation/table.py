@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 ROW_KEYS = ("method", "cell_acc", "cell_acc_blank", "puzzle_acc", "chain_steps_per_puzzle", "f_calls_per_puzzle",
-            "relative_cost", "efficiency", "wall_s", "puzzles_per_s")
+            "relative_cost", "efficiency", "wall_s", "puzzles_per_s", "mean_halt_step")
 TABLE_COLUMNS = (("method", "method"), ("cell acc", "cell_acc"), ("puzzle acc", "puzzle_acc"),
                  ("chain-steps/puzzle", "chain_steps_per_puzzle"), ("relative cost", "relative_cost"),
                  ("efficiency", "efficiency"))
@@ -22,7 +22,9 @@ class EvalResults:
     """What `evaluate` returns. Rows are plain dicts so that sinks, JSON and CSV take them unchanged."""
 
     rows: list[dict] = field(default_factory=list)
-    """One dict per method with the ROW_KEYS."""
+    """One dict per method with the ROW_KEYS. mean_halt_step: mean over puzzles of the first ACT step at which
+    any of the method's chains had sigmoid(q) > tau (max steps if never); for `full` that is what
+    eval/mean_halt_step reports, for halt / halt_first the step they answered at."""
     per_puzzle: dict[str, np.ndarray] = field(default_factory=dict)
     """method -> [N] bool puzzle correctness (for paired tests such as McNemar vs TTA)."""
     tau_curve: list[dict] = field(default_factory=list)

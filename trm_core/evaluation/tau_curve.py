@@ -3,7 +3,7 @@
 One pass runs a chain set for all ACT steps and records, per puzzle, step and chain, q and how right the
 argmax answer is (and the loss vs labels, for winner diagnostics). Replaying the halting rule on the record
 gives exactly what an explicit `halt` / `halt_first` run at that tau would give, because the rule and the
-tie-breaks are the same functions (`modes.first_halter`) applied to the same q values.
+tie-breaks are the same functions (`rules.first_halter`) applied to the same q values.
 """
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from trm_core.evaluation import modes
-from trm_core.evaluation.runner import Chain, f_calls_per_step, run_chains
+from trm_core.evaluation import rules
+from trm_core.evaluation.chains import Chain, RunOptions, f_calls_per_step, run_chains
+from trm_core.evaluation.config import DEFAULT_TAUS, FALLBACKS
 
-DEFAULT_TAUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+__all__ = ["DEFAULT_TAUS", "ChainRecord", "record_chains", "replay_halt_first", "tau_curve"]
 
 
 @dataclass
@@ -54,71 +55,78 @@ class ChainRecord:
 
 
 class _Recorder:
-    def __init__(self, n: int, steps: int, c: int, labels: Tensor, blank: Tensor, avg_cols: list[int]):
-        self.labels, self.blank, self.avg_cols = labels, blank, avg_cols
-        self.q = torch.zeros(n, steps, c)
-        self.correct = torch.zeros(n, steps, c, dtype=torch.bool)
-        self.cells = torch.zeros(n, steps, c, dtype=torch.int16)
-        self.blanks = torch.zeros(n, steps, c, dtype=torch.int16)
-        self.loss = torch.zeros(n, steps, c)
-        self.avg_correct = torch.zeros(n, steps, dtype=torch.bool)
-        self.avg_cells = torch.zeros(n, steps, dtype=torch.int16)
-        self.avg_blanks = torch.zeros(n, steps, dtype=torch.int16)
+    """Writes each step's outcomes into device buffers (row N is the spare row of empty slots); one copy
+    to the host at the end, so recording adds no host sync per step."""
 
-    def __call__(self, idx: Tensor, step: int, logits: Tensor, q: Tensor) -> None:
-        i, s = idx.cpu(), step - 1
-        labels = self.labels[i].to(logits.device)
-        blank = self.blank[i].to(logits.device)
+    def __init__(self, n: int, steps: int, c: int, labels: Tensor, inputs: Tensor, avg_cols: list[int]):
+        dev = labels.device
+        spare = torch.ones(1, 81, dtype=torch.long, device=dev)
+        self.labels, self.blank = torch.cat([labels, spare + 1]), torch.cat([inputs, spare]) == 1
+        self.steps, self.avg_cols = steps, avg_cols
+        per_chain = lambda dtype: torch.zeros(n + 1, steps, c, dtype=dtype, device=dev)  # noqa: E731
+        per_step = lambda dtype: torch.zeros(n + 1, steps, dtype=dtype, device=dev)  # noqa: E731
+        self.q, self.loss = per_chain(torch.float32), per_chain(torch.float32)
+        self.correct, self.cells, self.blanks = per_chain(torch.bool), per_chain(torch.int16), per_chain(torch.int16)
+        self.avg_correct, self.avg_cells, self.avg_blanks = per_step(torch.bool), per_step(torch.int16), per_step(torch.int16)
+
+    def __call__(self, i: Tensor, step: Tensor, logits: Tensor, q: Tensor) -> None:
+        s = (step - 1).clamp(max=self.steps - 1)  # empty slots may run past the last step; they write row N
+        labels, blank = self.labels[i], self.blank[i]
         right = logits.argmax(-1) == labels.unsqueeze(1)  # [b, C, 81]
-        self.q[i, s] = q.float().cpu()
-        self.correct[i, s] = right.all(-1).cpu()
-        self.cells[i, s] = right.sum(-1).to(torch.int16).cpu()
-        self.blanks[i, s] = (right & blank.unsqueeze(1)).sum(-1).to(torch.int16).cpu()
+        self.q[i, s] = q.float()
+        self.correct[i, s] = right.all(-1)
+        self.cells[i, s] = right.sum(-1).to(torch.int16)
+        self.blanks[i, s] = (right & blank.unsqueeze(1)).sum(-1).to(torch.int16)
         b, c, cells, v = logits.shape
         ce = F.cross_entropy(logits.float().reshape(-1, v), labels.unsqueeze(1).expand(b, c, cells).reshape(-1), reduction="none")
-        self.loss[i, s] = ce.view(b, c, cells).mean(-1).cpu()
-        avg_right = modes.prob_average(logits[:, self.avg_cols]) == labels
-        self.avg_correct[i, s] = avg_right.all(-1).cpu()
-        self.avg_cells[i, s] = avg_right.sum(-1).to(torch.int16).cpu()
-        self.avg_blanks[i, s] = (avg_right & blank).sum(-1).to(torch.int16).cpu()
+        self.loss[i, s] = ce.view(b, c, cells).mean(-1)
+        avg_right = rules.prob_average(logits[:, self.avg_cols]) == labels
+        self.avg_correct[i, s] = avg_right.all(-1)
+        self.avg_cells[i, s] = avg_right.sum(-1).to(torch.int16)
+        self.avg_blanks[i, s] = (avg_right & blank).sum(-1).to(torch.int16)
+
+    def host(self, name: str) -> Tensor:
+        return getattr(self, name)[:-1].cpu()
 
 
-def record_chains(models: Sequence, chains: Sequence[Chain], inputs: Tensor, labels: Tensor, *, max_steps: int,
-                  batch_size: int, avg_cols: list[int] | None = None, perms: Tensor | None = None,
-                  progress: Callable | None = None) -> ChainRecord:
-    """Run `chains` for all `max_steps` steps on every puzzle and record per-step, per-chain outcomes."""
-    n, c = inputs.shape[0], len(chains)
+def record_chains(models: Sequence, chains: Sequence[Chain], inputs: Tensor, labels: Tensor, opts: RunOptions, *,
+                  avg_cols: list[int] | None = None, progress: Callable | None = None) -> ChainRecord:
+    """Run `chains` for all `opts.max_steps` steps on every puzzle and record per-step, per-chain outcomes."""
+    n, c, steps = inputs.shape[0], len(chains), opts.max_steps
     avg_cols = list(range(c)) if avg_cols is None else list(avg_cols)
-    rec = _Recorder(n, max_steps, c, labels.long().cpu(), inputs.cpu() == 1, avg_cols)
+    device = models[0].H_init.device
+    rec = _Recorder(n, steps, c, labels.long().to(device), inputs.long().to(device), avg_cols)
 
     def decide(step, logits, q, final):
-        return torch.full((logits.shape[0],), final, device=logits.device), logits[:, 0].argmax(-1)
+        return final, logits[:, 0].argmax(-1)
 
-    run_chains(models, chains, inputs, decide, max_steps=max_steps, batch_size=batch_size, perms=perms,
-               observe=rec, progress=progress)
-    return ChainRecord(list(chains), rec.q, rec.correct, rec.cells, rec.blanks, rec.loss, rec.avg_correct,
-                       rec.avg_cells, rec.avg_blanks, avg_cols, (inputs.cpu() == 1).sum(1),
+    run_chains(models, chains, inputs, decide, opts, observe=rec, progress=progress)
+    h = rec.host
+    return ChainRecord(list(chains), h("q"), h("correct"), h("cells"), h("blanks"), h("loss"), h("avg_correct"),
+                       h("avg_cells"), h("avg_blanks"), avg_cols, (inputs.cpu() == 1).sum(1),
                        [f_calls_per_step(models[ch.model]) for ch in chains])
 
 
-def replay_halt_first(rec: ChainRecord, cols: Sequence[int], tau: float, fallback: str = "prob_avg") -> dict[str, Tensor]:
+def replay_halt_first(rec: ChainRecord, cols: Sequence[int], tau: float, fallback: str = "chain0") -> dict[str, Tensor]:
     """What halt-first over columns `cols` at threshold `tau` answers, per puzzle, read from the record.
 
     Returns step [N] (0-based step answered at), correct [N], cells_right [N], blanks_right [N], halted [N].
-    With a single column and fallback "max_q" this is the single-chain `halt` mode.
+    With a single column this is the single-chain `halt` mode (every fallback answers with that column).
     """
     cols = list(cols)
     n, s_max = rec.q.shape[0], rec.steps
     q = rec.q[:, :, cols]  # [N, S, C']
-    any_s = modes.halted(q, tau).any(2)  # [N, S]
+    any_s = rules.halted(q, tau).any(2)  # [N, S]
     halted = any_s.any(1)
     first = torch.where(halted, any_s.float().argmax(1), torch.full((n,), s_max - 1))
     rows = torch.arange(n)
-    _, chain = modes.first_halter(q[rows, first], tau)
+    _, chain = rules.first_halter(q[rows, first], tau)
     if fallback == "max_q":
         chain = torch.where(halted, chain, q[:, -1].argmax(1))
+    elif fallback == "chain0":
+        chain = torch.where(halted, chain, torch.zeros_like(chain))
     elif fallback != "prob_avg":
-        raise ValueError(f"unknown fallback {fallback!r} (valid: {', '.join(modes.FALLBACKS)})")
+        raise ValueError(f"unknown fallback {fallback!r} (valid: {', '.join(FALLBACKS)})")
     col = torch.tensor(cols)[chain]
     out = {
         "step": first,
@@ -160,7 +168,7 @@ def curve_point(rec: ChainRecord, cols: Sequence[int], tau: float, fallback: str
 
 
 def tau_curve(rec: ChainRecord, taus: Sequence[float] = DEFAULT_TAUS, *, base_col: int = 0,
-              halt_first_cols: Sequence[int] | None = None, fallback: str = "prob_avg") -> list[dict]:
+              halt_first_cols: Sequence[int] | None = None, fallback: str = "chain0") -> list[dict]:
     """Accuracy vs mean steps over a grid of tau: single-chain `halt` (column `base_col`) and, if the record
     holds more than one chain, `halt_first` over `halt_first_cols` (default: the record's pooled columns).
     relative_cost is against one chain run for all recorded steps (the `full` mode).
