@@ -5,9 +5,10 @@ same table from the folder or from MLflow.
 
 Metric and tag names (per trial):
     final/<mode>/<key>        the final evaluation (sweeper.results.final_eval.ROW_METRICS)
-    vs_<rule>/<key>           against the same-seed baseline's TTA rule <rule> (e.g. vs_tta_vote/p_value)
-    vs_<rule>_config/<key>    the configuration's seeds pooled
+    vs/<rule>/<key>           against the same-seed baseline's TTA rule <rule> (e.g. vs/tta_vote/p_value)
+    vs_config/<rule>/<key>    the configuration's seeds pooled
     vs_tta/*, vs_tta_config/* the same for the reference rule (the strongest TTA), named by sweeper.vs_tta_rule
+with verdict tags sweeper.vs.<rule>, sweeper.vs_config.<rule>, sweeper.vs_tta and sweeper.vs_tta_config.
 """
 from __future__ import annotations
 
@@ -29,13 +30,14 @@ def trial_record(t: pairing.Finished, vs: dict[str, Any] | None, reference: str 
         tags["sweeper.vs_tta_baseline"] = f"t{vs['baseline_trial']:04d}"
         metrics["vs_tta_config/seeds"] = float(vs["seeds"])
         for rule in vs["trial"]:
-            for level, suffix in (("trial", ""), ("config", "_config")):
+            for level, space in (("trial", "vs"), ("config", "vs_config")):
                 res = dict(vs[level][rule])
-                tags[f"sweeper.vs_{rule}{suffix}"] = res.pop("verdict")
-                metrics.update({f"vs_{rule}{suffix}/{k}": v for k, v in res.items()})
+                tags[f"sweeper.{space}.{rule}"] = verdict = res.pop("verdict")
+                metrics.update({f"{space}/{rule}/{k}": v for k, v in res.items()})
                 if rule == reference:
-                    tags[f"sweeper.vs_tta{suffix}"] = tags[f"sweeper.vs_{rule}{suffix}"]
-                    metrics.update({f"vs_tta{suffix}/{k}": v for k, v in res.items()})
+                    alias = "vs_tta" if level == "trial" else "vs_tta_config"
+                    tags[f"sweeper.{alias}"] = verdict
+                    metrics.update({f"{alias}/{k}": v for k, v in res.items()})
         if reference in vs["trial"]:
             tags["sweeper.vs_tta_rule"] = reference
     return {"name": f"t{t.number:04d}", "status": "FINISHED", "tags": tags, "metrics": metrics}

@@ -41,7 +41,7 @@ def reference_rule(runs: Sequence[dict[str, Any]], rule: str | None = None) -> s
 def build_table(runs: Sequence[dict[str, Any]], rule: str | None = None) -> list[dict[str, Any]]:
     """Rows (dicts with RAW_KEYS) for the completed trials of a sweep plus one per TTA rule; best first."""
     ref = reference_rule(runs, rule)
-    prefix = f"vs_{ref}_config" if ref else "vs_tta_config"
+    prefix = f"vs_config/{ref}" if ref else "vs_tta_config"
     groups: dict[str, list[dict]] = {}
     for r in runs:
         tags = r["tags"]
@@ -80,7 +80,7 @@ def _config_row(members: list[dict], prefix: str, ref: str | None) -> dict[str, 
             "efficiency": _mean([_final(r, "efficiency") for r in members]),
             "cost_ratio": cmp["cost_ratio"], "delta": cmp["puzzle_acc_delta"], "ci_low": cmp["delta_ci_low"],
             "ci_high": cmp["delta_ci_high"], "p_value": cmp["p_value"],
-            "verdict": pooled["tags"].get(f"sweeper.{prefix}", "")}
+            "verdict": pooled["tags"].get(f"sweeper.{prefix.replace('/', '.')}", "")}
 
 
 def _rule_row(run: dict, rule: str, ref: str | None) -> dict[str, Any]:

@@ -105,6 +105,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
 
 
 def _run_locked(plan: TrialPlan, setup: TrialSetup, work: Path) -> None:
+    import ray
     import torch
     from ray import tune
 
@@ -119,7 +120,8 @@ def _run_locked(plan: TrialPlan, setup: TrialSetup, work: Path) -> None:
         torch.cuda.set_per_process_memory_fraction(plan.gpu)
     ckpt_root = work / "checkpoints"
     trial_id = tune.get_context().get_trial_id()
-    log = TrialLog(work, plan.number, ray_trial_id=trial_id, resumed_from_step=_newest_step(ckpt_root, work, plan))
+    log = TrialLog(work, plan.number, ray_trial_id=trial_id, node=ray.get_runtime_context().get_node_id(),
+                   resumed_from_step=_newest_step(ckpt_root, work, plan))
     write_json(work / "trial.json", {"plan": dataclasses.asdict(plan), "ray_trial_id": trial_id,
                                      "config": to_dict(cfg), "device": cfg.device, "threads": cfg.threads})
     ctx = TrialContext(sweep_name=setup.sweep_name, sweep_dir=sweep_dir, number=plan.number, trial_id=trial_id,

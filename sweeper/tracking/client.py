@@ -22,7 +22,7 @@ from sweeper.tracking.store import Store
 from sweeper.util.files import write_text
 from sweeper.util.names import nearest
 
-METRIC_PREFIXES = ("train/", "eval/", "cost/", "perf/", "final/", "vs_", "baseline/")
+METRIC_PREFIXES = ("train/", "eval/", "cost/", "perf/", "final/", "vs/", "vs_", "baseline/")
 """Only these metrics are logged; anything else (Ray's training_iteration, time_this_iter_s, ...) is dropped."""
 PARAM_VALUE_MAX = 500
 """Longer parameter values are cut (MLflow 3 allows 6000, older servers 500); full files are artifacts."""

@@ -161,8 +161,8 @@ class MlflowHooks(NullHooks):
         synced = final_eval.final_dir(work) / SYNC_FILE
         if read_json(synced) == rec:
             return
-        vs = {k: v for k, v in rec["metrics"].items() if k.startswith("vs_")}
-        self.tracker.log(run, vs, step=_steps(work), tags={k: v for k, v in rec["tags"].items() if k.startswith("sweeper.vs_")})
+        vs = {k: v for k, v in rec["metrics"].items() if k.startswith("vs")}
+        self.tracker.log(run, vs, step=_steps(work), tags=rec["tags"])
         write_json(synced, rec)
 
     def _log_baseline(self, rec: dict[str, Any]) -> None:

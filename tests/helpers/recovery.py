@@ -6,10 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sweep_helpers import env, strictly_increasing_steps
-from sweeper import faults, tracking
-from sweeper.study import load_trials
-from sweeper.sweepdir import SweepDir, pid_alive, read_jsonl
+from helpers.sweeps import env, strictly_increasing_steps
+from sweeper import faults
+from sweeper.sweep.study import load_trials
+from sweeper.sweep.sweepdir import SweepDir
+from sweeper.tracking import Tracker, resolve_store, run_rows
+from sweeper.util.files import read_jsonl
+from sweeper.util.procs import process_record
 
 
 def fault_env(*faults_: str) -> dict[str, str]:
@@ -31,34 +34,28 @@ def fired(sweep: SweepDir, fault: str) -> bool:
     return faults.marker(sweep.path, fault).is_file()
 
 
-def ray_trial_states(sweep: SweepDir) -> dict[int, list[str]]:
-    """Optuna trial number -> the statuses of the Ray trials that ran it (newest experiment state)."""
-    # One file per driver session, named by its start time (a resume re-syncs the older ones too).
-    newest = max(sweep.experiment.glob("experiment_state-*.json"), key=lambda p: p.name)
-    out: dict[int, list[str]] = {}
-    for entry in json.loads(newest.read_text())["trial_data"]:
-        trial = json.loads(entry[0])
-        out.setdefault(int(trial["config"]["number"]), []).append(trial["status"])
-    return out
+def completions(sweep: SweepDir, number: int) -> int:
+    """How many attempts of trial `number` trained to the end (attempts.jsonl)."""
+    attempts = read_jsonl(sweep.trial_dir(number) / "attempts.jsonl")
+    return sum(a.get("event") == "end" and a.get("outcome") == "complete" for a in attempts)
 
 
 def check_recovered(sweep: SweepDir, cwd: Path, total: int, steps: int) -> None:
-    """After a resume: every trial COMPLETE exactly once in Optuna, in Ray and in MLflow, trained to its last
-    step without evaluating a step twice, its final evaluation published, and no torn checkpoint left."""
+    """After a resume: every trial COMPLETE exactly once in Optuna and in MLflow, trained to its last step by
+    exactly one attempt without evaluating a step twice, its final evaluation published, no torn checkpoint."""
     trials = load_trials(sweep.journal, sweep.name)
     assert sorted(t.number for t in trials) == list(range(total)), [t.number for t in trials]
     assert all(t.state.name == "COMPLETE" for t in trials), [(t.number, t.state.name) for t in trials]
     keys = {(json.dumps(t.params, sort_keys=True), t.user_attrs.get("seed")) for t in trials}
     assert len(keys) == total, "a configuration ran twice"
-    ray = ray_trial_states(sweep)
-    assert {n: s for n, s in ray.items()} == {n: ["TERMINATED"] for n in range(total)}, ray
+    assert [completions(sweep, n) for n in range(total)] == [1] * total, "a trial trained to the end twice"
     for t in trials:
         work = sweep.trial_dir(t.number)
         assert strictly_increasing_steps(work)[-1] == steps
         assert (work / "final" / "results.json").is_file() and (work / "mlflow_logged").is_file()
         assert not list((work / "checkpoints").glob(".tmp-*")), "a torn checkpoint write was left behind"
-    runs = tracking.run_rows(tracking.Tracker(tracking.resolve_store(cwd=cwd), sweep.name))
-    by_number = _check_store(runs, total)  # one parent, one run per trial, nothing RUNNING, no orphans
+    runs = run_rows(Tracker(resolve_store(cwd=cwd), sweep.name))
+    by_number = check_store(runs, total)  # one parent, one run per trial, nothing RUNNING, no orphans
     assert all(r["tags"]["sweeper.state"] == "COMPLETE" and r["status"] == "FINISHED" for r in by_number.values())
     state = sweep.read_state()
     assert state["status"] == "finished" and state["driver"] is None
@@ -74,10 +71,16 @@ def recorded_processes(sweep: SweepDir) -> list[dict]:
 
 
 def alive(records: list[dict]) -> list[dict]:
-    return [r for r in records if pid_alive(r)]
+    """The records whose process still runs (same pid and start time)."""
+    out = []
+    for r in records:
+        now = process_record(int(r["pid"]))
+        if now and abs(now["create_time"] - float(r["create_time"])) <= 0.01:
+            out.append(r)
+    return out
 
 
-def _check_store(runs: list[dict], trials: int) -> dict[int, dict]:
+def check_store(runs: list[dict], trials: int) -> dict[int, dict]:
     """One FINISHED parent, every other run under it, exactly one run per trial number 0..trials-1,
     one baseline run, nothing RUNNING, no Ray counters. Returns the trial runs by number."""
     parents = [r for r in runs if r["tags"].get("sweeper.role") == "sweep"]

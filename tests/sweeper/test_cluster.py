@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,17 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from sweep_helpers import env, smoke_variant, strictly_increasing_steps, sweeper
-from sweeper.study import load_trials
-from sweeper.sweepdir import SweepDir, _psutil, kill_recorded, process_record, read_jsonl
+from helpers.sweeps import env, smoke_variant, strictly_increasing_steps, sweeper
+from sweeper.sweep.study import load_trials
+from sweeper.sweep.sweepdir import SweepDir
+from sweeper.util.files import read_jsonl
+from sweeper.util.procs import _psutil, kill_recorded, process_record
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop_cluster(temp_dir: str) -> None:
@@ -38,7 +33,7 @@ def _stop_cluster(temp_dir: str) -> None:
 
 
 @pytest.fixture
-def cluster():
+def cluster(free_port):
     # A short path: Ray's unix sockets live under the temp dir and AF_UNIX paths are limited to 107 bytes.
     temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
     token = Path(temp_dir) / "token"
@@ -46,7 +41,7 @@ def cluster():
     e = env()
     # Token auth on, with a token private to this cluster (the driver gets the same env).
     e.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
-    port = _free_port()
+    port = free_port
     address = f"127.0.0.1:{port}"
     ray = str(Path(sys.executable).with_name("ray"))
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0", "--disable-usage-stats"]

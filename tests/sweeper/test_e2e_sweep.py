@@ -12,10 +12,13 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from sweep_helpers import env, smoke_variant, strictly_increasing_steps, sweeper
+from helpers.recovery import check_store
+from helpers.sweeps import env, run_in_process, smoke_variant, strictly_increasing_steps, sweeper
 from sweeper.cli import app
-from sweeper.study import load_trials
-from sweeper.sweepdir import SweepDir, read_json, read_jsonl
+from sweeper.sweep.study import load_trials
+from sweeper.sweep.sweepdir import SweepDir
+from sweeper.tracking import Tracker, resolve_store, run_rows
+from sweeper.util.files import read_json, read_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -48,46 +51,22 @@ def test_smoke_sweep_end_to_end_with_pruning_status_and_prune(tmp_path):
 
 def check_mlflow_store(tmp_path, name, trials):
     """One parent, one child per trial, one baseline run with the TTA evaluation, nothing RUNNING, no
-    Ray counters, vs_tta comparisons on finished trials; the report matches."""
-    from sweeper import tracking
-
-    runs = tracking.run_rows(tracking.Tracker(tracking.resolve_store(cwd=tmp_path), name))
-    (parent,) = [r for r in runs if r["tags"].get("sweeper.role") == "sweep"]
-    assert parent["status"] == "FINISHED"
-    children = [r for r in runs if r["tags"].get("mlflow.parentRunId") == parent["run_id"]]
-    assert len(children) == len(runs) - 1
-    by_number = {int(r["tags"]["sweeper.trial_number"]): r for r in children if r["tags"]["sweeper.role"] == "trial"}
-    assert sorted(by_number) == sorted(t.number for t in trials)
-    assert len([r for r in children if r["tags"]["sweeper.role"] == "trial"]) == len(trials)  # no duplicates
-    (base,) = [r for r in children if r["tags"]["sweeper.role"] == "baseline"]
+    Ray counters, vs_tta comparisons naming their TTA rule on finished trials; the report matches."""
+    runs = run_rows(Tracker(resolve_store(cwd=tmp_path), name))
+    by_number = check_store(runs, len(trials))
+    (base,) = [r for r in runs if r["tags"].get("sweeper.role") == "baseline"]
     assert base["status"] == "FINISHED" and "final/tta/puzzle_acc" in base["metrics"]
-    assert all(r["status"] != "RUNNING" for r in runs)
-    assert not any(k in r["metrics"] for r in runs for k in ("training_iteration", "time_this_iter_s", "timestamp"))
     for t in trials:
         run = by_number[t.number]
         assert run["tags"]["sweeper.state"] == t.state.name
         assert "eval/cell_acc" in run["metrics"] and "train/loss" in run["metrics"]
         if t.state.name == "COMPLETE":  # the scheduler never stops the baseline, so there is one to compare with
             assert "final/tta/puzzle_acc" in run["metrics"] and "vs_tta/p_value" in run["metrics"]
-    report = sweeper("report", name, "--format", "csv", cwd=tmp_path)
-    assert report.returncode == 0 and "model.k=1" in report.stdout, report.stderr
-    assert (tmp_path / "sweeps" / name / "mlflow" / "report" / "comparison.md").is_file()
-
-
-PACKING = """
-import sys, ray
-from sweep_helpers import FileSink, RecordingHooks
-ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
-try:
-    from sweeper.runner import RunRequest, run_sweep
-    from sweeper.sweepdir import init_sweep
-    sweep, spec, _ = init_sweep(sys.argv[1], None, sys.argv[2])
-    hooks = RecordingHooks(sweep.path / "hooks.jsonl")
-    code = run_sweep(RunRequest(sweep=sweep, spec=spec, live=False, hooks=[hooks], sink_factories=[FileSink])).exit_code
-finally:
-    ray.shutdown()
-sys.exit(code)
-"""
+            assert run["tags"]["sweeper.vs_tta_rule"].startswith("tta")
+    for where in (["--root", str(tmp_path / "sweeps")], ["--tracking-uri", resolve_store(cwd=tmp_path).uri]):
+        report = sweeper("report", name, "--format", "csv", *where, cwd=tmp_path)
+        assert report.returncode == 0 and "model.k=1" in report.stdout and "reference" in report.stdout, report.stderr
+    assert (tmp_path / "sweeps" / name / "report" / "comparison.md").is_file()
 
 
 def test_four_quarter_gpu_trials_share_one_logical_gpu_at_once(tmp_path):
@@ -99,14 +78,16 @@ def test_four_quarter_gpu_trials_share_one_logical_gpu_at_once(tmp_path):
     spec = smoke_variant(tmp_path, "pack", scheduler={"type": "none"}, concurrency=4, resources={"gpu": 0.25},
                          parameters={"optim.adam_lr": {"values": [0.001, 0.003]}, "model.k": {"values": [1, 2]}},
                          base={"overrides": {"steps": 36, "eval_every": 18}})
-    res = subprocess.run([sys.executable, "-c", PACKING, str(spec), str(root)], capture_output=True, text=True,
-                         timeout=240, env=env())
+    res = run_in_process(spec, root)
     assert res.returncode == 0, res.stderr[-3000:]
     sweep = SweepDir.at("pack", root)
     spans = []
     for d in sorted(sweep.trials.glob("t*")):
         info = read_json(d / "trial.json")
-        assert info["gpu"] == 0.25 and info["config"]["device"] == "cpu"  # no CUDA: ran on the CPU
+        assert info["plan"]["gpu"] == 0.25 and info["config"]["device"] == "cpu"  # no CUDA: ran on the CPU
+        # The worker started from the driver's plan: it never imported the spec layer.
+        modules = read_json(d / "worker_modules.json")
+        assert "sweeper.sweep.trainable" in modules and not any(m.startswith("sweeper.spec") for m in modules)
         ends = [a for a in read_jsonl(d / "attempts.jsonl") if a["event"] == "end"]
         spans.append((ends[-1]["start"], ends[-1]["end"]))
     assert len(spans) == 4
@@ -115,6 +96,8 @@ def test_four_quarter_gpu_trials_share_one_logical_gpu_at_once(tmp_path):
     # hooks saw the sweep start, four trials start and end COMPLETE, and the sweep end.
     for d in sorted(sweep.trials.glob("t*")):
         assert [r["kind"] for r in read_jsonl(d / "filesink.jsonl")][-2:] == ["eval", "close"]
+    # Each trial was resolved once, in the driver, building exactly one TrainConfig.
+    assert sorted(read_json(sweep.path / "resolutions.json")) == [[n, 1] for n in range(4)]
     events = [r["event"] for r in read_jsonl(sweep.path / "hooks.jsonl")]
     assert events[0] == "sweep_started" and events[-1] == "sweep_ended"
     assert events.count("trial_started") == 4 and events.count("trial_ended:COMPLETE") == 4
@@ -139,6 +122,9 @@ def test_sweeper_stop_leaves_a_resumable_sweep(tmp_path):
         if driver.poll() is None:
             driver.kill()
     assert "resume with: sweeper resume halt" in driver.stderr.read()
+    # The stop checkpointed each running trial's current step: the next attempt resumes from it.
+    stop_steps = {d.name: r["step"] for d in sweep.trials.glob("t*") for r in read_jsonl(d / "evals.jsonl") if r.get("stop")}
+    assert stop_steps, "no trial checkpointed on the stop request"
     state = sweep.read_state()
     assert state["status"] == "stopped" and "sweeper stop" in state["reason"]
     assert sweeper("stop", "halt", "--root", str(root)).returncode == 2  # not running any more
@@ -148,3 +134,6 @@ def test_sweeper_stop_leaves_a_resumable_sweep(tmp_path):
     assert len(trials) == 2 and all(t.state.name == "COMPLETE" for t in trials)
     for t in trials:
         assert strictly_increasing_steps(sweep.trial_dir(t.number))[-1] == 30
+    for name, step in stop_steps.items():
+        starts = [a for a in read_jsonl(sweep.trials / name / "attempts.jsonl") if a["event"] == "start"]
+        assert starts[-1]["resumed_from_step"] == step

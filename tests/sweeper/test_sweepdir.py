@@ -7,9 +7,11 @@ import time
 
 import pytest
 
+from sweeper.commands._sweeps import init_sweep
 from sweeper.errors import UserError
-from sweeper.sweepdir import (SweepDir, append_jsonl, init_sweep, kill_recorded, process_record, read_jsonl,
-                              sweeps_root)
+from sweeper.sweep.sweepdir import SweepDir, sweeps_root, trial_name, trial_number
+from sweeper.util.files import append_jsonl, read_jsonl
+from sweeper.util.procs import kill_recorded, process_record
 
 
 @pytest.mark.parametrize("bad", ["../up", "a/b", "", ".hidden", "x" * 65, "sp ace", "..", "/abs"])
@@ -36,31 +38,32 @@ def test_root_comes_from_option_then_env_then_cwd(tmp_path, monkeypatch):
     assert sweeps_root(tmp_path / "opt") == tmp_path / "opt"
 
 
-def test_second_driver_is_refused_with_who_holds_the_lock(tmp_path):
+def test_second_driver_is_refused_with_who_holds_the_lock(tmp_path, lock_holder):
     sweep = SweepDir.at("s1", tmp_path)
     sweep.path.mkdir(parents=True)
     sweep.update_state(driver={"pid": 4242, "host": "box", "started": "today"})
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
-        "print('locked', flush=True); time.sleep(60)"), str(sweep.lock_file)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        assert sweep.is_locked()
-        with pytest.raises(UserError, match=r"already running by pid 4242 on box"):
-            sweep.lock()
-    finally:
-        holder.kill()
-        holder.wait()
+    holder = lock_holder(sweep.lock_file)
+    assert sweep.is_locked()
+    with pytest.raises(UserError, match=r"already running by pid 4242 on box"):
+        sweep.lock()
+    holder.kill()
+    holder.wait()
     lock = sweep.lock()  # the kernel released the dead holder's lock
     lock.release()
 
 
-def test_torn_jsonl_line_is_skipped(tmp_path):
+def test_a_torn_jsonl_line_is_skipped_and_the_next_record_is_kept(tmp_path):
     path = tmp_path / "x.jsonl"
     append_jsonl(path, {"a": 1})
     with open(path, "a") as f:
-        f.write('{"a": 2, "b"')
+        f.write('{"a": 2, "b"')  # a writer killed mid-line
     assert read_jsonl(path) == [{"a": 1}]
+    append_jsonl(path, {"a": 3})
+    assert read_jsonl(path) == [{"a": 1}, {"a": 3}]
+
+
+def test_trial_names_round_trip():
+    assert trial_name(7) == "t0007" and trial_number("t0007") == 7 and trial_number(trial_name(12345)) == 12345
 
 
 def test_kill_recorded_ends_the_process_tree_but_spares_a_reused_pid(tmp_path):
@@ -82,6 +85,7 @@ def test_init_sweep_refuses_a_changed_spec_under_an_existing_name(tmp_path):
     spec.write_text("name: a\nmethod: grid\nprofile: smoke\nparameters: {model.k: {values: [1, 2]}}\n")
     sweep, _, existed = init_sweep(spec, None, tmp_path / "sweeps")
     assert not existed and sweep.spec_yaml.read_text() == spec.read_text()
+    assert len(sweep.read_state()["sweep_id"]) == 32
     assert init_sweep(spec, None, tmp_path / "sweeps")[2]
     spec.write_text("name: a\nmethod: grid\nprofile: smoke\nparameters: {model.k: {values: [1, 4]}}\n")
     with pytest.raises(UserError, match="different spec"):

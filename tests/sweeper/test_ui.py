@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,18 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from sweeper import tracking
-
-from tracking_helpers import fake_trial, make_spec, puzzles, sweep_info
+from helpers.tracking import Driver, make_spec, puzzles
+from sweeper.tracking.store import ENV_URI
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(url: str, body: dict) -> dict:
@@ -47,25 +39,24 @@ def _wait_up(base: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise AssertionError(f"{base} did not come up in {timeout}s")
 
 
-def test_ui_serves_the_store_and_a_sweep_tracked_over_http(tmp_path, monkeypatch):
-    port = _free_port()
+def test_ui_serves_the_store_and_a_sweep_tracked_over_http(tmp_path, monkeypatch, free_port):
+    port = free_port
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.pop(tracking.ENV_URI, None)
+    env.pop(ENV_URI, None)
     proc = subprocess.Popen([sys.executable, "-m", "sweeper", "ui", "--port", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _wait_up(base, proc)
         monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv(ENV_URI, base)
         spec = make_spec("uisweep")
-        sweep_dir = tmp_path / "sweeps" / spec.name
-        (hooks,), (factory,) = tracking.hooks_for(spec, sweep_dir, cli_uri=base)
-        hooks.strict = True
-        hooks.sweep_started(sweep_info(spec, sweep_dir, total=2), resumed=False)
+        d = Driver(spec, tmp_path / "sweeps" / spec.name, total=2)
+        d.start()
         for number, lr in enumerate((0.001, 0.003)):
-            fake_trial(hooks, factory, spec, sweep_dir, number, {"optim.adam_lr": lr},
-                       correct={"halt_first": puzzles(0.5, seed=number), "tta": puzzles(0.4, seed=7)})
-        hooks.sweep_ended(sweep_info(spec, sweep_dir, total=2), "finished", None)
+            d.fake_trial(number, {"optim.adam_lr": lr},
+                         correct={"halt_first": puzzles(0.5, seed=number), "tta": puzzles(0.4, seed=7)})
+        d.end()
 
         exps = _post(f"{base}/api/2.0/mlflow/experiments/search", {"max_results": 100})["experiments"]
         (exp,) = [e for e in exps if e["name"] == "uisweep"]
@@ -80,7 +71,7 @@ def test_ui_serves_the_store_and_a_sweep_tracked_over_http(tmp_path, monkeypatch
         with urllib.request.urlopen(f"{base}/api/2.0/mlflow/artifacts/list?run_id={trial_run['info']['run_id']}",
                                     timeout=10) as r:
             files = {f["path"] for f in json.loads(r.read()).get("files", [])}
-        assert {"config.yaml", "per_puzzle.npz", "plots"} <= files
+        assert {"trial.json", "per_puzzle.npz", "plots"} <= files
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends to the foreground group
@@ -103,7 +94,7 @@ def test_ui_refuses_a_server_uri_and_says_when_optuna_dashboard_is_missing(tmp_p
     monkeypatch.chdir(tmp_path)
     out = CliRunner().invoke(app, ["ui", "--tracking-uri", "http://127.0.0.1:1"])
     assert out.exit_code == 2 and "already a server" in out.output
-    from sweeper.commands import report as cmd
+    from sweeper.commands import ui as cmd
 
     monkeypatch.setattr(cmd.shutil, "which", lambda name: None)
     (tmp_path / "sweeps" / "s").mkdir(parents=True)
