@@ -15,41 +15,10 @@ from pathlib import Path
 
 import torch
 
+from benchlib import flops_per_chain_step, matmul_rate, sync
 from trm_core.config import resolve
 from trm_core.data import load_splits
-from trm_core.model import swiglu_hidden
 from trm_core.trainer import Run, pick_device, train_step
-
-
-def flops_per_chain_step(cfg) -> float:
-    """Matmul FLOPs of one training ACT step of one chain: H-1 forward-only cycles + 1 forward+backward (x3)."""
-    m = cfg.model
-    h_tok = swiglu_hidden(m.seq_len, m.expansion, m.multiple_of)
-    h_ch = swiglu_hidden(m.hidden, m.expansion, m.multiple_of)
-    # a SwiGLU costs 6*c_in*h FLOPs per row (up c_in->2h, down h->c_in); token mixing has D rows of
-    # c_in=S, channel mixing S rows of c_in=D
-    per_f = m.n_blocks * 6 * m.seq_len * m.hidden * (h_tok + h_ch)
-    per_cycle = per_f * (m.l_cycles + 1)
-    return per_cycle * ((m.h_cycles - 1) + 3)
-
-
-def matmul_rate(device: torch.device, dtype: torch.dtype, n: int, seconds: float = 1.0) -> float:
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    sync(device)
-    iters, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        a @ b
-        iters += 1
-    sync(device)
-    return 2 * n**3 * iters / (time.perf_counter() - t0)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def measure(cfg, steps: int, warmup: int) -> dict:
