@@ -45,9 +45,17 @@ def start_ray(address: str | None, sweep: SweepDir) -> bool:
                  _node_ip_address="127.0.0.1", **quiet)
     finally:
         os.umask(old)
+    _private_token()
     # Recorded so that a resume after kill -9 of this driver can end what it left behind.
     sweep.update_state(ray={"address": None, "processes": descendants(os.getpid())})
     return True
+
+
+def _private_token() -> None:
+    """Ray's auth token, if it exists from before (made under another umask), is made readable by its owner only."""
+    token = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if token.is_file() and token.stat().st_mode & 0o077:
+        token.chmod(0o600)
 
 
 def stop_ray(owned: bool) -> None:

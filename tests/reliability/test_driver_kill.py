@@ -12,10 +12,11 @@ import subprocess
 
 import pytest
 
-from reliability_helpers import (alive, check_recovered, driver, fault_env, fired, recorded_processes,
+from helpers.recovery import (alive, check_recovered, driver, fault_env, fired, recorded_processes,
                                  run_until_killed)
-from sweep_helpers import env, smoke_variant
-from sweeper.sweepdir import SweepDir, read_jsonl
+from helpers.sweeps import env, smoke_variant
+from sweeper.sweep.sweepdir import SweepDir
+from sweeper.util.files import read_jsonl
 
 pytestmark = pytest.mark.slow
 

@@ -1,34 +1,58 @@
-"""What a sweep serves on the network: `sweeper ui` binds 127.0.0.1 unless --host says otherwise, and the
-local Ray a sweep starts runs no dashboard (Ray's HTTP server, which can submit jobs)."""
+"""What a sweep serves on the network: every socket the local Ray of a sweep listens on is loopback (checked
+on the real processes with psutil), its token file is private, and `sweeper ui` binds 127.0.0.1 unless
+--host says otherwise."""
 from __future__ import annotations
 
 import inspect
+import os
+import stat
+from pathlib import Path
 
+import pytest
 
-from sweeper.commands import report
-from sweeper.sweepdir import SweepDir
+from sweeper.commands import ui
+from sweeper.sweep import cluster
+from sweeper.sweep.sweepdir import SweepDir
+from sweeper.util.procs import _psutil
+
+pytestmark = pytest.mark.slow
 
 
 def test_ui_serves_this_machine_only_by_default():
-    assert inspect.signature(report.ui).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(ui.ui).parameters["host"].default == "127.0.0.1"
     from sweeper.tracking import Store
 
-    cmd = report.server_command(Store("sqlite:////tmp/x.db", None, "default"), "127.0.0.1", 5000)
+    cmd = ui.server_command(Store("sqlite:////tmp/x.db", None, "default"), "127.0.0.1", 5000)
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
 
 
-def test_the_local_ray_of_a_sweep_runs_without_a_dashboard(tmp_path, monkeypatch):
+def listening(pids: set[int]) -> list[tuple[int, str, int]]:
+    """(pid, address, port) of every TCP socket in LISTEN state owned by one of `pids`."""
+    ps = _psutil()
+    return [(c.pid, c.laddr.ip, c.laddr.port) for c in ps.net_connections("tcp")
+            if c.status == ps.CONN_LISTEN and c.pid in pids]
+
+
+def test_the_local_ray_of_a_sweep_listens_on_loopback_only(tmp_path, monkeypatch):
     import ray
 
-    from sweeper import runner
-
-    seen = {}
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", lambda **kw: seen.update(kw))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     sweep = SweepDir.at("net", tmp_path)
     sweep.path.mkdir()
-    req = runner.RunRequest(sweep=sweep, spec=None, address=None)
-    assert runner._start_ray(req) is True
-    assert seen["include_dashboard"] is False
-    assert seen.get("dashboard_host", "127.0.0.1") == "127.0.0.1"
+    assert cluster.start_ray(None, sweep) is True
+    try:
+        @ray.remote
+        def ping():
+            return os.getpid()
+
+        assert ray.get(ping.remote()) > 0  # tasks still run
+        ps = _psutil()
+        pids = {os.getpid(), *(p.pid for p in ps.Process().children(recursive=True))}
+        sockets = listening(pids)
+        assert len(sockets) >= 3, sockets  # GCS, raylet, workers: something really listens
+        assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1") for _, ip, _ in sockets), sockets
+        token = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+        if token.exists():  # Ray 2.60 starts local clusters with token auth; the token is the user's alone
+            assert stat.S_IMODE(token.stat().st_mode) & 0o077 == 0, oct(token.stat().st_mode)
+    finally:
+        cluster.stop_ray(True)

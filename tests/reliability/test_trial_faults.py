@@ -7,11 +7,12 @@ import sys
 
 import pytest
 
-from reliability_helpers import check_recovered, driver, fault_env, fired
-from sweep_helpers import env, smoke_variant
-from sweeper import tracking
-from sweeper.study import load_trials
-from sweeper.sweepdir import SweepDir, read_jsonl
+from helpers.recovery import check_recovered, driver, fault_env, fired
+from helpers.sweeps import env, smoke_variant
+from sweeper.sweep.study import load_trials
+from sweeper.sweep.sweepdir import SweepDir
+from sweeper.tracking import Tracker, resolve_store, run_rows
+from sweeper.util.files import read_jsonl
 from trm_core import checkpoint
 
 pytestmark = pytest.mark.slow
@@ -23,14 +24,14 @@ def _run(tmp_path, *args, extra_env=None, timeout=240):
 
 
 def _trial_runs(tmp_path, name) -> dict[int, dict]:
-    runs = tracking.run_rows(tracking.Tracker(tracking.resolve_store(cwd=tmp_path), name))
+    runs = run_rows(Tracker(resolve_store(cwd=tmp_path), name))
     return {int(r["tags"]["sweeper.trial_number"]): r for r in runs if r["tags"].get("sweeper.role") == "trial"}
 
 
 def test_killed_worker_retries_from_its_checkpoint_and_a_torn_checkpoint_is_caught(tmp_path):
     # Attempt 1 is killed at step 9 (checkpoint 6 exists). Attempt 2 resumes from 6, writes 12, and at
     # step 15 cuts checkpoint 12 in half and dies. Attempt 3 must notice (checksum), say so, and resume
-    # from an intact step-12 checkpoint (Ray's copy), never from the torn file.
+    # from the older intact checkpoint (step 6: the trial keeps two), never from the torn file.
     faults = ("train_log:t0000:3:kill_worker", "train_log:t0000:3:truncate_ckpt")
     root = tmp_path / "sweeps"
     spec = smoke_variant(tmp_path, "retry", parameters={}, scheduler={"type": "none"}, trial_retries=2,
@@ -40,7 +41,7 @@ def test_killed_worker_retries_from_its_checkpoint_and_a_torn_checkpoint_is_caug
     sweep = SweepDir.at("retry", root)
     assert all(fired(sweep, f) for f in faults)
     events = read_jsonl(sweep.trial_dir(0) / "attempts.jsonl")
-    assert [e["resumed_from_step"] for e in events if e["event"] == "start"] == [0, 6, 12]
+    assert [e["resumed_from_step"] for e in events if e["event"] == "start"] == [0, 6, 6]
     (corrupt,) = [e for e in events if e["event"] == "checkpoint_corrupt"]
     assert corrupt["checkpoint"] == "step-00000012" and corrupt["reason"] == "checksum mismatch"
     assert all(checkpoint.verify(p) is None for p in checkpoint.list_checkpoints(sweep.trial_dir(0) / "checkpoints"))
@@ -76,9 +77,9 @@ PACKED = """
 import sys, ray
 ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
 try:
+    from sweeper.commands._sweeps import init_sweep
     from sweeper.commands.sweep import extensions
-    from sweeper.runner import RunRequest, run_sweep
-    from sweeper.sweepdir import init_sweep
+    from sweeper.sweep.runner import RunRequest, run_sweep
     sweep, spec, _ = init_sweep(sys.argv[1], None, sys.argv[2])
     hooks, factories = extensions(spec, sweep)
     code = run_sweep(RunRequest(sweep=sweep, spec=spec, live=False, hooks=hooks, sink_factories=factories)).exit_code
