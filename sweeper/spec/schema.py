@@ -1,29 +1,30 @@
-"""The sweep file's schema: the raw (pydantic) models of the YAML keys and the frozen `SweepSpec`.
+"""The sweep file's schema: the raw (pydantic) models of the YAML keys, as written.
 
-A sweep file is a superset of the W&B sweep schema plus project keys (base preset, seeds, profile,
-resources, scheduler, ...). `sweeper.spec.load` turns a file into a SweepSpec; the parameter forms
-live in params.py, the dotted trainer keys in trainer_keys.py, the one-line problems in problems.py.
+A sweep file is a superset of the W&B sweep schema (every key of W&B's schema is accepted; see
+docs/SWEEP_FILE.md) plus project keys (base preset, seeds, profile, resources, scheduler, ...).
+`sweeper.spec.load` turns them into a SweepSpec (sweepspec.py); the parameter forms live in params.py and param.py,
+W&B's distributions in distributions.py, W&B-only keys in wandb.py, the dotted trainer keys in
+trainer_keys.py, the one-line problems in problems.py.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from sweeper.spec.params import Param
 from sweeper.spec.problems import Raw
 
-KNOWN_METRICS = ("eval/puzzle_acc", "eval/cell_acc", "eval/mean_halt_step", "train/loss", "cost/chain_steps")
+GOALS = {"eval/puzzle_acc": "maximize", "eval/cell_acc": "maximize", "eval/mean_halt_step": "minimize",
+         "train/loss": "minimize", "cost/chain_steps": "minimize"}
+"""Metric keys the trainer reports and the direction that is better for each (the default `goal`)."""
+KNOWN_METRICS = tuple(GOALS)
 """Metric keys the trainer reports (a typo here would make every trial look failed)."""
 METHODS = ("grid", "random", "tpe", "gp", "cmaes", "nsga2", "qmc")
 """Search methods; W&B's `bayes` is read as tpe."""
 
-MAX_BYTES = 1_000_000
-"""Sweep files larger than this are refused (they are hand-written; this bounds parse work)."""
+MAX_SEED = 2**31
+"""Seeds and sampler_seed stay below this: Optuna adds the session count to sampler_seed, and NumPy's
+legacy seeding (Optuna's samplers) refuses seeds from 2**32 on."""
 MAX_GRID = 100_000
 """Grids with more configurations are refused: Optuna's GridSampler materialises every one."""
 
@@ -31,8 +32,15 @@ MAX_GRID = 100_000
 class MetricRaw(Raw):
     name: str
     """A metric the trainer reports, e.g. eval/puzzle_acc."""
-    goal: Literal["maximize", "minimize"] = "maximize"
-    """Whether larger (maximize) or smaller (minimize) is better."""
+    goal: Literal["maximize", "minimize"] | None = None
+    """Whether larger (maximize) or smaller (minimize) is better (default: the metric's better direction;
+    W&B's default is always minimize)."""
+    target: float | None = None
+    """Stop starting trials once a trial reaches this value (W&B's metric.target)."""
+    impute: Literal["latest", "best", "worst"] | None = None
+    """W&B: the value given to failed runs in its bayes search; ignored here (failed trials are left out)."""
+    impute_while_running: Literal["latest", "best", "worst", "false"] | None = None
+    """W&B: impute values of running runs; ignored here."""
 
 
 class BaseRaw(Raw):
@@ -56,13 +64,32 @@ class SchedulerRaw(Raw):
 
 
 class EarlyTerminateRaw(Raw):
-    """W&B's early_terminate; it is converted to the equivalent ASHA scheduler."""
+    """W&B's early_terminate; it becomes a `wandb_hyperband` Scheduler with W&B's bands and rule."""
 
     type: Literal["hyperband"]
+    """The only kind W&B has."""
     min_iter: int | None = Field(None, ge=1)
+    """First band (in evaluations); later bands at min_iter * eta^k."""
     max_iter: int | None = Field(None, ge=1)
-    s: int = Field(1, ge=1)
+    """With s: bands at max_iter / eta^k, k = 1..s (wins over min_iter, as in W&B)."""
+    s: int | None = Field(None, ge=1)
+    """How many bands below max_iter."""
     eta: float = Field(3.0, gt=1)
+    """At each band, trials outside the best 1/eta stop."""
+    strict: bool = True
+    """W&B's strict rule (its default): compare the value at the band; false: the best value so far."""
+
+
+class WarmStartRaw(Raw):
+    sweep: str
+    """The earlier sweep (its name) whose finished trials start this one's search."""
+    skip_existing: bool = False
+    """Do not run again configurations that already ran there."""
+
+
+class ControllerRaw(Raw):
+    type: Literal["local", "cloud"]
+    """W&B's controller kind; ignored here."""
 
 
 class ResourcesRaw(Raw):
@@ -78,114 +105,65 @@ class TrackingRaw(Raw):
 
 
 class SpecRaw(Raw):
+    program: str | None = None
+    """W&B: the training script; ignored (every trial runs the TRM trainer), with a note."""
+    command: list[Any] | None = None
+    """W&B: the command line of a run; ignored, with a note."""
+    project: str | None = None
+    """W&B project; ignored (the MLflow experiment is the sweep name), with a note."""
+    entity: str | None = None
+    """W&B entity; ignored, with a note."""
+    controller: ControllerRaw | None = None
+    """W&B controller; ignored, with a note."""
+    apiVersion: str | None = None  # noqa: N815 -- W&B's spelling
+    """W&B metadata; ignored, with a note."""
+    kind: Literal["sweep"] | None = None
+    """W&B metadata (always `sweep`); ignored, with a note."""
+    job: str | None = None
+    """W&B Launch job; ignored, with a note."""
+    image_uri: str | None = None
+    """W&B Launch image; ignored, with a note."""
+    warm_start: Any = None
+    """An earlier sweep (a name, or WarmStartRaw's {sweep, skip_existing}) whose finished trials start the search."""
     name: str | None = None
+    """Sweep name: its folder sweeps/<name>/ and MLflow experiment (default: the file name)."""
     description: str = ""
+    """Free text, shown by `sweeper validate`."""
     method: str = "grid"
+    """Search method: grid, random, bayes (= tpe), tpe, gp, cmaes, nsga2, qmc."""
     metric: MetricRaw | None = None
+    """The one metric to optimise."""
     metrics: list[MetricRaw] | None = None
+    """Several metrics (multi-objective search); instead of `metric`."""
     parameters: dict[str, Any] = {}
+    """Dotted trainer key -> W&B dict, Hydra string or constant (nested W&B groups flatten)."""
     early_terminate: EarlyTerminateRaw | None = None
+    """W&B's hyperband stopping; instead of `scheduler`."""
     run_cap: int | None = Field(None, ge=1)
+    """At most this many trials (required for every method but grid)."""
     base: BaseRaw = BaseRaw()
-    seeds: list[int] = [0]
+    """Preset and dotted overrides every trial starts from."""
+    seeds: list[Annotated[int, Field(ge=0, lt=MAX_SEED)]] = [0]
+    """Each configuration runs once per seed (0 <= seed < 2**31)."""
     profile: str = "auto"
+    """auto (paper preset on a GPU, cpu-sweep without) or a preset name."""
     resources: ResourcesRaw = ResourcesRaw()
+    """GPU share per trial."""
     cpus: Any = 1
+    """CPUs (torch threads) per trial: a number or an expression."""
     concurrency: int | None = Field(None, ge=1)
+    """Trials at once (default: as many as resources allow)."""
     time_budget: Any = None
+    """Wall time of the whole sweep: seconds or '90s', '15m', '2h', '1h30m'."""
     max_failures: int | None = Field(None, ge=0)
+    """Stop the sweep (resumably) when more trials than this fail."""
     trial_retries: int = Field(0, ge=0)
+    """Retries of a crashed trial from its last checkpoint."""
     scheduler: SchedulerRaw | None = None
+    """Early stopping by a Ray Tune scheduler (asha, hyperband, median, none)."""
     baseline: list[dict[str, Any]] | None = None
+    """Configurations run first; their TTA evaluation is the reference (default: the base config)."""
     tracking: TrackingRaw = TrackingRaw()
-    sampler_seed: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Metric:
-    name: str
-    """Metric key reported by the trainer."""
-    goal: Literal["maximize", "minimize"]
-    """Direction of improvement."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Scheduler:
-    type: Literal["asha", "hyperband", "median"]
-    """Ray Tune scheduler kind."""
-    grace_period: int
-    """Evaluations before a trial may be stopped."""
-    reduction_factor: float
-    """Fraction 1/reduction_factor survives each rung."""
-    max_t: int | None
-    """Evaluations of a full trial (null: the runner derives it)."""
-    brackets: int
-    """ASHA brackets."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class SweepSpec:
-    """A validated sweep; build it with `load_spec`. Fields mirror the file after normalisation."""
-
-    name: str
-    """Safe directory name of the sweep."""
-    description: str
-    """Free text."""
-    method: str
-    """One of METHODS (bayes is stored as tpe)."""
-    metrics: tuple[Metric, ...]
-    """One metric, or several for multi-objective search."""
-    parameters: tuple[Param, ...]
-    """Swept and constant parameters, sorted by name."""
-    run_cap: int | None
-    """At most this many trials (configurations x seeds)."""
-    base_preset: str | None
-    """Explicit base preset (wins over profile)."""
-    base_overrides: Mapping[str, Any]
-    """Dotted overrides applied to every trial."""
-    seeds: tuple[int, ...]
-    """Each configuration runs once per seed."""
-    profile: str
-    """auto or a preset name."""
-    gpu: float | str
-    """GPU share per trial: a number or an expression (see sweeper.spec.expr)."""
-    cpus: float | str
-    """CPUs per trial: a number or an expression."""
-    concurrency: int | None
-    """Trials at once (null: as many as resources allow)."""
-    time_budget: float | None
-    """Seconds for the whole sweep (null: no limit)."""
-    max_failures: int | None
-    """Stop the sweep after this many failed trials (null: never)."""
-    trial_retries: int
-    """Retries of a failed trial."""
-    scheduler: Scheduler | None
-    """Early stopping (null: every trial runs to the end)."""
-    baseline: tuple[Mapping[str, Any], ...] | None
-    """Configurations evaluated first (null: the base config)."""
-    tracking_uri: str | None
-    """MLflow URI (null: embedded store)."""
-    sampler_seed: int
-    """Seed of the Optuna sampler."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-friendly dict of the normalised spec."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["metrics"] = [dataclasses.asdict(m) for m in self.metrics]
-        out["parameters"] = [p.to_dict() for p in self.parameters]
-        out["base_overrides"] = dict(self.base_overrides)
-        out["scheduler"] = dataclasses.asdict(self.scheduler) if self.scheduler else None
-        out["baseline"] = None if self.baseline is None else [dict(b) for b in self.baseline]
-        out["seeds"] = list(self.seeds)
-        return out
-
-    @property
-    def spec_hash(self) -> str:
-        """Stable 16-hex-digit hash of what the spec runs: key order, spelling and description do not matter."""
-        blob = json.dumps({**self.to_dict(), "description": None}, sort_keys=True, default=repr)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    @property
-    def swept(self) -> tuple[Param, ...]:
-        """Parameters that vary (constants excluded)."""
-        return tuple(p for p in self.parameters if p.kind != "constant")
+    """MLflow store."""
+    sampler_seed: int = Field(0, ge=0, lt=MAX_SEED)
+    """Seed of the Optuna sampler (0 <= seed < 2**31)."""

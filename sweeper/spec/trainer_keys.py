@@ -69,11 +69,11 @@ def normalise_value(key: str, value: Any) -> Any:
         # PyYAML follows YAML 1.1, which reads 1e-4 (no dot) as a string; numbers are meant.
         try:
             value = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             return value
     if isinstance(value, bool):
         return value
-    if kind == "float" and isinstance(value, int):
+    if kind == "float" and isinstance(value, int) and abs(value) < 2**1000:  # larger ones: trm_core refuses them
         return float(value)
     if kind == "int" and isinstance(value, float) and value.is_integer():
         return int(value)

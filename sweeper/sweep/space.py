@@ -18,31 +18,37 @@ from sweeper.spec import SweepSpec, normalise_value
 
 
 def build_distributions(spec: SweepSpec) -> dict[str, BaseDistribution]:
-    """Optuna distribution of every swept parameter, keyed by dotted trainer key."""
+    """Optuna distribution of every swept parameter, keyed by dotted trainer key: the parameter's latent
+    (Param.latent), which is the value itself for most distributions and a probability for W&B's normal,
+    log_normal, beta and weighted categorical (Param.value maps it; see sweeper/spec/distributions.py)."""
     out: dict[str, BaseDistribution] = {}
+    grid = spec.method == "grid"
     for p in spec.swept:
-        if p.kind == "values":
-            out[p.name] = CategoricalDistribution(list(p.values))
-        elif p.kind == "int":
-            out[p.name] = IntDistribution(p.low, p.high, step=p.step)
+        lat = p.latent(grid)
+        if lat.kind == "categorical":
+            out[p.name] = CategoricalDistribution(list(lat.choices))
+        elif lat.kind == "int":
+            out[p.name] = IntDistribution(lat.low, lat.high, step=lat.step or 1)
         else:
-            out[p.name] = FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+            out[p.name] = FloatDistribution(lat.low, lat.high, log=lat.log, step=lat.step)
     return out
 
 
 def grid_space(spec: SweepSpec) -> dict[str, list]:
-    """Every value of every swept parameter (the GridSampler's search space); needs enumerable params."""
-    missing = [p.name for p in spec.swept if not p.enumerable]
+    """Every value of every swept parameter (the GridSampler's search space); needs enumerable params
+    and a grid the spec has already bounded (MAX_GRID, counted without listing)."""
+    missing = [p for p in spec.swept if not p.enumerable]
     if missing:
-        raise UserError(f"parameters.{missing[0]}: a continuous range has no grid")
+        raise UserError(f"parameters.{missing[0].name}: {missing[0].distribution} has no grid")
     return {p.name: p.grid_values() for p in spec.swept}
 
 
 def grid_size(spec: SweepSpec) -> int | None:
-    """Number of distinct configurations, or None when a parameter is continuous (unbounded)."""
+    """Number of distinct configurations, or None when a parameter is continuous (unbounded); counted
+    arithmetically, so a range of 10**12 values costs nothing."""
     if any(not p.enumerable for p in spec.swept):
         return None
-    return math.prod(len(p.grid_values()) for p in spec.swept)
+    return math.prod(p.grid_size() for p in spec.swept)
 
 
 def trial_count(spec: SweepSpec) -> int:
@@ -92,5 +98,9 @@ def make_sampler(spec: SweepSpec, seed: int | None = None) -> optuna.samplers.Ba
 
 
 def trainer_values(spec: SweepSpec, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The trainer-key values of sampled Optuna `params` (the only place sampled values become config)."""
-    return {key: normalise_value(key, value) for key, value in params.items()}
+    """The trainer-key values of sampled Optuna `params` (the only place sampled values become config):
+    each latent through its Param.value, so W&B's distributions get their exact values. Keys that are
+    not swept parameters pass through as they are."""
+    swept, grid = {p.name: p for p in spec.swept}, spec.method == "grid"
+    return {key: normalise_value(key, swept[key].value(value, grid) if key in swept else value)
+            for key, value in params.items()}

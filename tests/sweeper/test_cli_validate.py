@@ -44,8 +44,8 @@ def test_k_sweep_summary(app):
 
 
 def test_smoke_sweep_fits_the_tests():
-    from sweeper import space
     from sweeper.spec import load_spec
+    from sweeper.sweep import space
 
     spec = load_spec("search_spaces/smoke.yaml")
     assert space.trial_count(spec) >= 4 and spec.scheduler.type == "asha" and spec.profile == "smoke"
@@ -80,3 +80,40 @@ def test_a_missing_sampler_backend_is_reported_before_anything_starts(app, tmp_p
 def test_missing_file_exits_2(app, tmp_path):
     result = CliRunner().invoke(app, ["validate", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2 and result.stderr.strip() == f"error: {tmp_path / 'nope.yaml'}: no such file"
+
+
+def test_user_text_is_printed_literally_never_as_markup(app, tmp_path):
+    # rich would parse "[/]" as a closing tag (MarkupError) and drop "[bold]" as a style (text vanishes)
+    path = tmp_path / "markup.yaml"
+    path.write_text('description: "see [bold]this[/bold] and [/] :smile:"\n'
+                    'parameters: {data.path: {values: ["/x/[/]a.csv", "/y/[bold]b.csv", "[red]c[/red]"]}}\n')
+    result = CliRunner().invoke(app, ["validate", str(path), "--cpu"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "see [bold]this[/bold] and [/] :smile:" in out
+    for value in ("/x/[/]a.csv", "/y/[bold]b.csv", "[red]c[/red]"):
+        assert value in out
+
+
+def test_wandb_keys_print_their_notes(app, tmp_path):
+    path = tmp_path / "wandb.yaml"
+    path.write_text("program: train.py\nproject: trm\nmethod: random\nrun_cap: 4\n"
+                    "metric: {name: eval/cell_acc, goal: maximize, target: 0.9}\n"
+                    "parameters: {halt.tau: {distribution: normal, mu: 0.5, sigma: 0.05}}\n"
+                    "early_terminate: {type: hyperband, min_iter: 1, eta: 2}\n")
+    result = CliRunner().invoke(app, ["validate", str(path), "--cpu"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())  # rich wraps long lines at the terminal width
+    assert "note: program: ignored, every trial runs the TRM trainer" in out and "note: project: ignored" in out
+    assert "target 0.9" in out and "W&B hyperband (bands 1, 2, 4, 8, 16, 32, ... evaluations, eta 2" in out
+    assert "mu 0.5, sigma 0.05 -> values" in out
+
+
+def test_a_huge_range_under_tpe_validates_quickly(app, tmp_path):
+    # the resource corners count a range before listing it (it used to build the whole list)
+    path = tmp_path / "huge.yaml"
+    path.write_text("method: tpe\nrun_cap: 4\ncpus: 'max(1, K / 4)'\n"
+                    "parameters: {steps: 'range(1, 1000000000000)', model.k: 'range(1, 100000000)'}\n")
+    result = CliRunner().invoke(app, ["validate", str(path), "--cpu"])
+    assert result.exit_code == 0, result.output
+    assert "cpus 1-2.5e+07 (max(1, K / 4))" in result.output

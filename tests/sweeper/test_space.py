@@ -6,10 +6,11 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from trm_core.config import resolve
-from sweeper import space
 from sweeper.errors import UserError
 from sweeper.spec import load_spec
+from sweeper.sweep import space
+from sweeper.sweep.resolve import resolve_profile, share, trial_config
+from trm_core.config import flatten, resolve, to_dict
 
 WANDB = """
 method: random
@@ -20,7 +21,7 @@ parameters:
   halt.tau: {distribution: uniform, min: 0.3, max: 0.9}
   optim.muon_lr: {distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-2}
   optim.muon_ns_steps: {distribution: int_uniform, min: 1, max: 7, q: 2}
-  optim.muon_wd: {distribution: q_uniform, min: 0.0, max: 0.1, q: 0.025}
+  optim.muon_wd: {distribution: uniform, min: 0.0, max: 0.1}
   model.l_cycles: {distribution: int_uniform, min: 2, max: 6}
   optim.adam_lr: {value: 0.001}
 """
@@ -33,7 +34,7 @@ parameters:
   halt.tau: interval(0.3, 0.9)
   optim.muon_lr: tag(log, interval(1e-4, 1e-2))
   optim.muon_ns_steps: range(1, 9, 2)
-  optim.muon_wd: range(0.0, 0.11, 0.025)
+  optim.muon_wd: interval(0.0, 0.1)
   model.l_cycles: int(interval(2, 6))
   optim.adam_lr: 0.001
 """
@@ -54,7 +55,7 @@ def test_wandb_and_hydra_files_give_the_same_space(tmp_path):
     assert dists["halt.tau"] == FloatDistribution(0.3, 0.9)
     assert dists["optim.muon_lr"] == FloatDistribution(1e-4, 1e-2, log=True)
     assert dists["optim.muon_ns_steps"] == IntDistribution(1, 7, step=2)
-    assert dists["optim.muon_wd"] == FloatDistribution(0.0, 0.1, step=0.025)
+    assert dists["optim.muon_wd"] == FloatDistribution(0.0, 0.1)
     assert dists["model.l_cycles"] == IntDistribution(2, 6)
     assert "optim.adam_lr" not in dists  # constants are applied by trial_config, not sampled
 
@@ -111,39 +112,72 @@ def test_directions_follow_the_metrics(tmp_path):
     assert space.directions(spec) == ["maximize", "minimize"]
 
 
+def test_hydra_stepped_range_and_wandb_q_uniform_are_different_named_options(tmp_path):
+    # Hydra's range(a, b, step): a uniform grid a + k*step, b excluded. W&B's q_uniform: round(U(min, max) / q) * q,
+    # so the values are multiples of q and the two end values get half the weight of the others.
+    hydra = spec_of(tmp_path, "method: random\nrun_cap: 2\nparameters: {optim.muon_wd: 'range(0.0, 0.11, 0.025)'}\n", "h.yaml")
+    wandb = spec_of(tmp_path, "method: random\nrun_cap: 2\nparameters: {optim.muon_wd: {distribution: q_uniform, "
+                              "min: 0.0, max: 0.1, q: 0.025}}\n", "w.yaml")
+    assert space.build_distributions(hydra)["optim.muon_wd"] == FloatDistribution(0.0, 0.1, step=0.025)
+    assert space.build_distributions(wandb)["optim.muon_wd"] == FloatDistribution(0.0, 0.1)
+    assert space.trainer_values(wandb, {"optim.muon_wd": 0.0374}) == {"optim.muon_wd": 0.025}
+    assert space.trainer_values(wandb, {"optim.muon_wd": 0.0376}) == {"optim.muon_wd": 0.05}
+    assert space.trainer_values(hydra, {"optim.muon_wd": 0.075}) == {"optim.muon_wd": 0.075}
+
+
+def test_wandb_grid_over_q_uniform_lists_numpy_arange(tmp_path):
+    # W&B's grid lists q_uniform as numpy.arange(min, max, q): max itself is not in the grid.
+    spec = spec_of(tmp_path, "parameters: {optim.muon_wd: {distribution: q_uniform, min: 0.01, max: 0.04, q: 0.01}}\n")
+    assert space.grid_space(spec) == {"optim.muon_wd": [0.01, 0.02, 0.03]} and space.grid_size(spec) == 3
+    assert space.build_distributions(spec)["optim.muon_wd"] == CategoricalDistribution([0.01, 0.02, 0.03])
+    assert space.trainer_values(spec, {"optim.muon_wd": 0.03}) == {"optim.muon_wd": 0.03}
+
+
+def test_a_huge_range_is_counted_not_listed(tmp_path):
+    spec = spec_of(tmp_path, "method: tpe\nrun_cap: 3\nparameters: {steps: 'range(1, 1000000000000)', "
+                             "optim.muon_wd: {distribution: q_uniform, min: 0, max: 1, q: 1.0e-300}}\n")
+    assert {p.name: p.grid_size() for p in spec.swept} == {"steps": 999_999_999_999, "optim.muon_wd": 10**18}
+    assert space.build_distributions(spec)["steps"] == IntDistribution(1, 999_999_999_999)
+
+
+def values_of(spec, values, preset="cpu-sweep"):
+    return flatten(to_dict(trial_config(spec, values, spec.seeds[0], preset)))
+
+
 def test_trial_config_applies_base_then_constants_then_params_then_seed(tmp_path):
     spec = spec_of(tmp_path, """
         base: {overrides: {model.hidden: 48, model.k: 2, halt.tau: 0.7}}
         parameters: {model.k: {values: [1, 4]}, halt.tau: {value: 0.6}}
         seeds: [5]
     """)
-    cfg = space.trial_config(spec, {"model.k": 4}, seed=5, profile_preset="cpu-sweep")
+    cfg = trial_config(spec, {"model.k": 4}, seed=5, preset="cpu-sweep")
     preset_steps = resolve("cpu-sweep").steps  # untouched keys keep the preset's value
     assert (cfg.model.hidden, cfg.model.k, cfg.halt.tau, cfg.seed, cfg.steps) == (48, 4, 0.6, 5, preset_steps)
-    assert space.trial_config(spec, {}, seed=1, profile_preset="cpu-sweep").model.k == 2
+    assert trial_config(spec, {}, seed=1, preset="cpu-sweep").model.k == 2
 
 
 def test_base_preset_wins_over_profile(tmp_path):
     spec = spec_of(tmp_path, "base: {preset: smoke}\nprofile: cpu-sweep\n")
-    assert space.resolve_profile(spec, has_gpu=True)[0] == "smoke"
-    assert space.trial_config(spec, {}, 0, "paper").steps == 12
+    assert resolve_profile(spec, has_gpu=True)[0] == "smoke"
+    assert trial_config(spec, {}, 0, "paper").steps == resolve("smoke").steps
 
 
 def test_resolve_profile(tmp_path):
     auto = spec_of(tmp_path, "seeds: [0]\n")
-    assert space.resolve_profile(auto, has_gpu=True)[0] == "paper"
-    preset, line = space.resolve_profile(auto, has_gpu=False)
+    assert resolve_profile(auto, has_gpu=True)[0] == "paper"
+    preset, line = resolve_profile(auto, has_gpu=False)
     assert preset == "cpu-sweep" and "auto" in line and "cpu-sweep" in line
-    assert space.resolve_profile(spec_of(tmp_path, "profile: smoke\n"), has_gpu=True)[0] == "smoke"
+    assert resolve_profile(spec_of(tmp_path, "profile: smoke\n"), has_gpu=True)[0] == "smoke"
 
 
 def test_resource_shares(tmp_path):
     spec = spec_of(tmp_path, "resources: {gpu: '0.125 * K'}\ncpus: 'max(1, model.k / 2)'\nparameters: {model.k: {values: [1, 4, 16]}}\n")
-    assert space.gpu_share(spec, {"model.k": 4}) == 0.5
-    assert space.gpu_share(spec, {"model.k": 16}) == 2.0
-    assert space.cpu_share(spec, {"model.k": 4}, "cpu-sweep") == 2.0
-    assert space.cpu_share(spec, {"model.k": 1}) == 1.0
-    assert space.gpu_share(spec_of(tmp_path, "resources: {trials_per_gpu: 4}\n"), {}) == 0.25
+    assert share(spec, "resources.gpu", values_of(spec, {"model.k": 4})) == 0.5
+    assert share(spec, "resources.gpu", values_of(spec, {"model.k": 16})) == 2.0
+    assert share(spec, "cpus", values_of(spec, {"model.k": 4})) == 2.0
+    assert share(spec, "cpus", values_of(spec, {"model.k": 1})) == 1.0
+    quarter = spec_of(tmp_path, "resources: {trials_per_gpu: 4}\n")
+    assert share(quarter, "resources.gpu", values_of(quarter, {})) == 0.25
     odd = spec_of(tmp_path, "resources: {gpu: '0.75 * K'}\nparameters: {model.k: {values: [1, 2]}}\n")
     with pytest.raises(UserError, match=r"resources.gpu: '0.75 \* K' gives 1.5"):
-        space.gpu_share(odd, {"model.k": 2})
+        share(odd, "resources.gpu", values_of(odd, {"model.k": 2}))
