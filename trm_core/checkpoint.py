@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from trm_core import durable
-from trm_core.config import ConfigError
+from trm_core.errors import ConfigError
 
 SCHEMA = 2
 """2: tensors and plain values only (loaded with weights_only=True). 1: numpy RNG state as a numpy object."""

@@ -146,8 +146,9 @@ class DataConfig:
     """CSV file (source=csv) or built dataset folder (source=dir)."""
     n_train: int = 1000
     """Training puzzles (before augmentation)."""
-    n_test: int = 1000
-    """Held-out puzzles, split by puzzle (never by augmented copy)."""
+    n_test: int | None = 1000
+    """Held-out puzzles, split by puzzle (never by augmented copy); null = all test puzzles of a built
+    dataset (source=dir only: 38,400 in a Sudoku-Extreme build, as the reference evaluates)."""
     difficulty: Literal["easy", "medium", "hard"] = "easy"
     """For source=generate: easy = a solved grid with a number of blanks in [blanks_min, blanks_max]
     keeping a unique solution; medium/hard = minimal puzzles filtered by rating."""
@@ -165,7 +166,8 @@ class DataConfig:
     """Where generated data is cached (default: $SWEEPER_CACHE or ~/.cache/sweeper)."""
 
     def __post_init__(self) -> None:
-        check(self.n_train >= 1 and self.n_test >= 1, "data.n_train and data.n_test must be >= 1")
+        check(self.n_train >= 1 and (self.n_test is None or self.n_test >= 1), "data.n_train and data.n_test must be >= 1")
+        check(self.n_test is not None or self.source == "dir", "data.n_test: null (all test puzzles) needs data.source=dir")
         check(0 <= self.blanks_min <= self.blanks_max <= 64, "data blanks must satisfy 0 <= blanks_min <= blanks_max <= 64")
         check(self.source not in ("csv", "dir") or bool(self.path), f"data.path is required for data.source={self.source}")
 

@@ -5,37 +5,52 @@ numpy/numba-heavy modules are imported inside the command bodies so `sweeper --h
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional
 
 import typer
 
 from sweeper.commands._common import friendly
+from sweeper.errors import UserError
 
 Difficulty = Literal["easy", "medium", "hard"]
 
 
 @friendly
 def build(
-    csv: Annotated[Path, typer.Option("--csv", help="Sudoku CSV (source,question,answer,rating), e.g. Sudoku-Extreme train.csv.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write (replaced atomically if it exists).")],
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder to write. An existing one is replaced only if it is empty or a dataset a build wrote (never '.', '~', or a folder holding the working directory or an input).")],
+    csv: Annotated[Optional[Path], typer.Option("--csv", help="Sudoku CSV (source,question,answer,rating) to take train puzzles from, e.g. Sudoku-Extreme's train.csv.")] = None,
+    test_csv: Annotated[Optional[Path], typer.Option("--test-csv", help="Take the test puzzles from this CSV instead: its first --test rows in file order (Sudoku-Extreme's test.csv: the reference's test set).")] = None,
+    shipped: Annotated[bool, typer.Option("--shipped", help="Build from the puzzles shipped in the package (offline; labelled 'shipped puzzles, not Sudoku-Extreme').")] = False,
     subsample: Annotated[int, typer.Option("--subsample", help="Train puzzles to pick (distinct under symmetry).")] = 1000,
     aug: Annotated[int, typer.Option("--aug", help="Random symmetry shuffles stored per train puzzle, besides the original.")] = 1000,
-    test: Annotated[int, typer.Option("--test", help="Held-out test puzzles (originals, never shuffled, other symmetry classes).")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the shuffles.")] = 0,
+    test: Annotated[Optional[int], typer.Option("--test", help="Test puzzles (never shuffled). Default: 1000 split from --csv; 38400 with --test-csv; all the rest with --shipped.", show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the train pick, the split and the shuffles.")] = 0,
+    label: Annotated[Optional[str], typer.Option("--label", help="What the data is, shown with every score on it, e.g. 'Sudoku-Extreme' for sapientinc/sudoku-extreme's CSVs. Default: the file names.", show_default=False)] = None,
 ) -> None:
-    """Build a seeded train/test dataset folder from a CSV (load it with data.source=dir, data.path=OUT)."""
+    """Build a train/test dataset folder with stored symmetry shuffles (train on it with data.source=dir, data.path=OUT)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from trm_core.sudoku.build import build_dataset
+    from trm_core.sudoku.build import build_dataset, build_shipped
 
-    if not csv.is_file():
-        raise FileNotFoundError(2, "no such file", str(csv))
+    if shipped == (csv is not None):
+        raise UserError("give exactly one of --csv FILE and --shipped")
+    if shipped and (test_csv is not None or label is not None):
+        raise UserError("--shipped takes neither --test-csv nor --label (its label is fixed)")
+    for path in (csv, test_csv):
+        if path is not None and not path.is_file():
+            raise FileNotFoundError(2, "no such file", str(path))
+    if test is None and csv is not None and test_csv is None:
+        test = 1000
     columns = (TextColumn("shuffling"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task("build", total=subsample)
-        meta = build_dataset(csv, out, subsample, aug, seed, test, progress=lambda k: bar.advance(task, k))
-    typer.echo(f"wrote {out}: {meta['n_train_rows']} train rows ({subsample} puzzles x {1 + aug}), "
-               f"{meta['n_test_rows']} test puzzles")
+        step = lambda k: bar.advance(task, k)  # noqa: E731
+        if shipped:
+            meta = build_shipped(out, subsample, aug, seed, test, progress=step)
+        else:
+            meta = build_dataset(csv, out, subsample, aug, seed, test, progress=step, test_csv=test_csv, label=label)
+    typer.echo(f"wrote {out} ({meta['label']}): {meta['n_train_rows']} train rows ({subsample} puzzles x {1 + aug}), "
+               f"{meta['n_test_rows']} test puzzles; {meta['seconds']:.1f} s")
 
 
 @friendly

@@ -66,6 +66,7 @@ def eval_command(
         res = evaluate(models, puzzles, config, progress=progress)
     res.meta["checkpoints"] = [str(p) for p in checkpoints]
     res.meta["data"] = data
+    res.meta["data_label"] = puzzles.label  # what the puzzles are, e.g. "shipped puzzles, not Sudoku-Extreme"
     typer.echo(res.to_table())
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,7 @@ def _load_data(spec: str, cfg, limit: int | None):
     if spec == "test":
         return load_splits(data)[1]
     if spec == "builtin":
-        return load_splits(dataclasses.replace(data, source="builtin", path=None))[1]
+        return load_splits(dataclasses.replace(data, source="builtin", path=None, n_test=data.n_test or 1000))[1]
     path = Path(spec).expanduser()
     if path.is_dir():
         from trm_core.sudoku.build import read_metadata
@@ -139,7 +140,7 @@ def _load_data(spec: str, cfg, limit: int | None):
 
         d = read_csv(path)  # every puzzle of the file: a CSV given here is a test set
         return PuzzleSet(np.asarray(d.puzzles, dtype=np.uint8) + 1, np.asarray(d.solutions, dtype=np.uint8) + 1,
-                         np.asarray(d.ratings, dtype=np.float32))
+                         np.asarray(d.ratings, dtype=np.float32), label=path.name)
     raise UserError(f"--data {spec}: not 'test', 'builtin', a CSV file or a dataset folder")
 
 

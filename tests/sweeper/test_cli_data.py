@@ -56,3 +56,90 @@ def test_bad_input_gives_one_line_and_exit_code_2(app, tmp_path, case):
     assert "Traceback" not in result.output
     if case == "bad_row":
         assert f"{csv}:2: expected 4 fields" in lines[0] or f"{csv}:2: question has 3 characters" in lines[0]
+
+
+# -- --out safety: a build replaces only an empty folder or a dataset a build wrote ---------------------
+# (`--out /` is checked without a build in tests/trm_core/test_sudoku_build.py: were the check ever broken,
+# a build test would delete the machine's files.)
+
+def _digests(root):
+    """{relative path: sha256 or 'dir'} of everything under root, to compare before and after."""
+    import hashlib
+
+    return {str(p.relative_to(root)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def scratch(app, tmp_path, monkeypatch):
+    """tmp/work (the working directory: src/thesis.tex, in/p.csv, a dataset ds/), tmp/home ($HOME)."""
+    work, home = tmp_path / "work", tmp_path / "home"
+    (work / "src").mkdir(parents=True)
+    (work / "src" / "thesis.tex").write_text("\\documentclass{article} years of work\n")
+    (work / "in").mkdir()
+    home.mkdir()
+    (home / "notes.txt").write_text("keep me\n")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(home))
+    result = CliRunner().invoke(app, ["data", "generate", "--count", "30", "--out", "in/p.csv"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["data", "build", "--csv", "in/p.csv", "--subsample", "10", "--aug", "1",
+                                      "--test", "5", "--out", "ds"])
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+REFUSED = {
+    ".": "refusing to replace this folder", "..": "refusing to replace this folder",
+    "~": "is your home folder",
+    "WORK": "is the working directory", "PARENT": "contains the working directory", "in": "is the folder of in/p.csv", "src": "not a dataset built by",
+    "no_version": "not a dataset built by", "ds_with_notes": "holds 'notes.txt'", "a_file": "is not a folder",
+}
+
+
+@pytest.mark.parametrize("out", list(REFUSED))
+def test_build_refuses_an_out_folder_it_did_not_write_and_leaves_it_intact(app, scratch, out):
+    work = scratch / "work"
+    if out == "no_version":
+        (work / "no_version").mkdir()
+        (work / "no_version" / "metadata.json").write_text('{"mine": true}')
+    elif out == "ds_with_notes":
+        import shutil
+
+        shutil.copytree(work / "ds", work / "ds_with_notes")
+        (work / "ds_with_notes" / "notes.txt").write_text("not a dataset file\n")
+    elif out == "a_file":
+        (work / "a_file").write_text("data\n")
+    arg = {"WORK": str(work), "PARENT": str(scratch)}.get(out, out)
+    before = _digests(scratch)
+    result = CliRunner().invoke(app, ["data", "build", "--csv", "in/p.csv", "--subsample", "10", "--aug", "1",
+                                      "--test", "5", "--out", arg])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert REFUSED[out] in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    assert _digests(scratch) == before
+
+
+def test_build_fills_an_empty_folder_and_replaces_its_own_dataset(app, scratch):
+    work = scratch / "work"
+    (work / "empty").mkdir()
+    for out in ("empty", "ds"):
+        before = np.load(work / "ds" / "train_inputs.npy")
+        result = CliRunner().invoke(app, ["data", "build", "--csv", "in/p.csv", "--subsample", "12", "--aug", "1",
+                                          "--test", "4", "--seed", "3", "--out", out])
+        assert result.exit_code == 0, result.output
+        assert np.load(work / out / "train_inputs.npy").shape == (24, 81)
+    assert not np.array_equal(before, np.load(work / "ds" / "train_inputs.npy"))
+    assert sorted(p.name for p in work.iterdir()) == ["ds", "empty", "in", "src"]  # nothing left aside
+
+
+def test_build_from_the_shipped_puzzles_and_its_argument_checks(app, scratch):
+    result = CliRunner().invoke(app, ["data", "build", "--shipped", "--subsample", "20", "--aug", "2", "--out", "paper"])
+    assert result.exit_code == 0, result.output
+    assert "shipped puzzles, not Sudoku-Extreme" in result.output
+    for args in (["--out", "x"], ["--shipped", "--csv", "in/p.csv", "--out", "x"],
+                 ["--shipped", "--label", "Sudoku-Extreme", "--out", "x"]):
+        result = CliRunner().invoke(app, ["data", "build", *args])
+        assert result.exit_code == 2 and result.stderr.startswith("error: "), result.output

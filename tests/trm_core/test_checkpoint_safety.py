@@ -12,7 +12,7 @@ import torch
 from trm_core import checkpoint
 from trm_core.checkpoint import CheckpointError
 from trm_core.config import resolve, to_dict
-from trm_core.config import ConfigError
+from trm_core.errors import ConfigError
 
 
 class RunsCode:
