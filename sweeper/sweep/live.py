@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 STATE_STYLE = {"RUNNING": "cyan", "PENDING": "dim", "PAUSED": "yellow", "COMPLETE": "green",
                "PRUNED": "magenta", "FAIL": "red", "ERROR": "red", "TERMINATED": "green", "WAITING": "dim"}
@@ -39,10 +40,12 @@ def table(rows: Iterable[dict[str, Any]], metric: str, title: str = "") -> Table
         t.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis",
                      max_width=40 if name == "note" else None, min_width=len(name) if name != "note" else 10)
     for r in rows:
-        state = r.get("state", "?")
-        t.add_row(f"t{r['number']:04d}", f"[{STATE_STYLE.get(state, '')}]{state}[/]", str(r.get("seed", "")),
-                  fmt_params(r.get("params", {})), str(r.get("evals") or "-"), str(r.get("step") or "-"),
-                  fmt_value(r.get("value")), r.get("note") or "")
+        state = str(r.get("state", "?"))
+        # Every cell is a Text: user data (parameter values, failure notes quoting paths or exceptions) may
+        # hold '[' and must print literally, never be parsed as rich markup.
+        cells = [f"t{r['number']:04d}", state, str(r.get("seed", "")), fmt_params(r.get("params", {})),
+                 str(r.get("evals") or "-"), str(r.get("step") or "-"), fmt_value(r.get("value")), r.get("note") or ""]
+        t.add_row(*(Text(c, style=STATE_STYLE.get(state, "") if i == 1 else "") for i, c in enumerate(cells)))
     return t
 
 

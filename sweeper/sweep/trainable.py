@@ -141,6 +141,7 @@ def _run_locked(plan: TrialPlan, setup: TrialSetup, work: Path) -> None:
                 log.record("stopped")
                 _wait_to_be_ended(log, "stopped on request; the sweep resumes it from its newest checkpoint")
             results = final_eval.ensure(work, cfg)
+            _keep_final_checkpoint(ckpt_root)
             sink.log(final_eval.final_metrics(results), cfg.steps)
         finally:
             sink.close()
@@ -182,7 +183,21 @@ def _newest_step(ckpt_root: Path, work: Path, plan: TrialPlan) -> int:
             break
         append_jsonl(work / "attempts.jsonl", {"event": "checkpoint_corrupt", "checkpoint": path.name,
                                                "reason": why, "time": time.time()})
+    if step == 0 and read_jsonl(work / "evals.jsonl"):  # evaluated before, yet nothing to resume from
+        append_jsonl(work / "attempts.jsonl", {"event": "warning", "time": time.time(), "reason": (
+            "earlier attempts evaluated this trial but no intact checkpoint is left; it restarts from step 0")})
     return step
+
+
+def _keep_final_checkpoint(ckpt_root: Path) -> None:
+    """A trial that trained and evaluated to the end keeps only its final checkpoint: the older ones were the
+    fallback for a torn newest one, which the final evaluation has now read."""
+    import shutil
+
+    from trm_core import checkpoint
+
+    for old in checkpoint.list_checkpoints(ckpt_root)[:-1]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _disk_full(setup: TrialSetup, log: TrialLog, error: OSError) -> None:

@@ -45,7 +45,9 @@ def test_killed_worker_retries_from_its_checkpoint_and_a_torn_checkpoint_is_caug
     (corrupt,) = [e for e in events if e["event"] == "checkpoint_corrupt"]
     assert corrupt["checkpoint"] == "step-00000012" and corrupt["reason"] == "checksum mismatch"
     assert all(checkpoint.verify(p) is None for p in checkpoint.list_checkpoints(sweep.trial_dir(0) / "checkpoints"))
-    check_recovered(sweep, tmp_path, total=1, steps=18)
+    # Steps 6..12 were redone from the intact step-6 checkpoint; nothing else was.
+    assert [r["step"] for r in read_jsonl(sweep.trial_dir(0) / "evals.jsonl")] == [6, 12, 12, 18]
+    check_recovered(sweep, tmp_path, total=1, steps=18, redone=True)
 
 
 def test_a_diverging_trial_fails_with_its_reason_and_too_many_failures_stop_the_sweep(tmp_path):
