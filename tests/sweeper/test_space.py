@@ -2,6 +2,7 @@
 import importlib.util
 import textwrap
 
+import numpy as np
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -181,3 +182,43 @@ def test_resource_shares(tmp_path):
     odd = spec_of(tmp_path, "resources: {gpu: '0.75 * K'}\nparameters: {model.k: {values: [1, 2]}}\n")
     with pytest.raises(UserError, match=r"resources.gpu: '0.75 \* K' gives 1.5"):
         share(odd, "resources.gpu", values_of(odd, {"model.k": 2}))
+
+
+@pytest.mark.parametrize("low, high, q", [(0.0, 0.02, 0.005), (0.0, 0.3, 0.1), (0.05, 0.95, 0.1), (0.0, 0.06, 0.02),
+                                          (1.0, 2.0, 0.3), (0.001, 0.0101, 0.001)])
+def test_q_uniform_grid_is_numpy_arange(tmp_path, low, high, q):
+    # W&B's grid_search.py lists q_uniform with numpy.arange(min, max, q): numpy is the reference here
+    spec = spec_of(tmp_path, f"parameters: {{optim.muon_wd: {{distribution: q_uniform, min: {low}, max: {high}, q: {q}}}}}\n")
+    ours = space.grid_space(spec)["optim.muon_wd"]
+    assert ours == pytest.approx(np.arange(low, high, q).tolist(), rel=1e-12, abs=1e-15)
+    assert space.grid_size(spec) == len(np.arange(low, high, q))
+
+
+ROUND_TRIP = """
+method: random
+parameters:
+  halt.tau: {distribution: normal, mu: 0.5, sigma: 0.05}
+  model.k: {values: [1, 2, 4], probabilities: [0.2, 0.0, 0.8]}
+  optim.adam_lr: {distribution: inv_log_uniform, min: 5.3, max: 9.2}
+  optim.muon_lr: {distribution: log_normal, mu: -4.6, sigma: 0.5}
+  halt.explore_prob: {distribution: q_beta, a: 2, b: 5, q: 0.05}
+  optim.muon_wd: {distribution: q_uniform, min: 0.0, max: 0.02, q: 0.005}
+  model.hidden: {distribution: q_log_uniform, min: 3, max: 5, q: 8}
+"""
+
+
+def test_latent_of_gives_back_a_latent_for_each_reachable_value(tmp_path):
+    # What a baseline needs: the latent whose value is a given trainer value (None when none is).
+    spec = spec_of(tmp_path, ROUND_TRIP)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(50):
+        trial = study.ask(space.build_distributions(spec))
+        for p in spec.swept:
+            value = p.value(trial.params[p.name])
+            latent = p.latent_of(value)
+            assert latent is not None and p.value(latent) == pytest.approx(value, rel=1e-9), (p.name, value)
+    params = {p.name: p for p in spec.swept}
+    assert params["model.k"].latent_of(2) is None  # probability 0
+    assert params["halt.tau"].latent_of(2.0) is None  # beyond the truncated normal's reach
+    assert params["optim.muon_wd"].latent_of(0.0123) is None  # not a multiple of q
+    assert params["optim.adam_lr"].latent_of(-1.0) is None
