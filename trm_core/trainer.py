@@ -90,12 +90,14 @@ class Run:
         self.step, self.chain_steps = s["step"], s["chain_steps"]
         self.pool.load_state_dict(s["pool"])
         self.sampler = Sampler(s["sampler"]["order"].to(self.device), s["sampler"]["pos"], s["sampler"]["epoch"])
-        self.gen.set_state(s["rng"]["gen"])
-        torch.set_rng_state(s["rng"]["torch"])
+        # RNG states are CPU byte tensors even for CUDA generators; a checkpoint loaded with
+        # map_location=cuda has moved them, and set_state refuses them there
+        self.gen.set_state(s["rng"]["gen"].cpu())
+        torch.set_rng_state(s["rng"]["torch"].cpu())
         np.random.set_state(checkpoint.unpack_numpy_rng(s["rng"]["numpy"]))
         random.setstate(s["rng"]["python"])
         if s["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(s["rng"]["cuda"])
+            torch.cuda.set_rng_state_all([state.cpu() for state in s["rng"]["cuda"]])
 
     @property
     def eval_model(self) -> TRM:
