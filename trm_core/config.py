@@ -194,8 +194,9 @@ class TrainConfig:
     """Evaluate on the first N held-out puzzles (null = all)."""
     eval_tau: float = 0.5
     """Halting threshold of the evaluations: eval/mean_halt_step, and halt / halt_first in the final one."""
-    eval_batch_size: int | None = None
-    """Puzzle slots of an evaluation batch (null = max(64, batch_size * model.k), a training step's rows)."""
+    eval_batch_rows: int | None = None
+    """Rows (puzzles x chains) per evaluation forward pass (null = max(64, batch_size * model.k), the rows
+    of a training step)."""
     eval_z_l_init: Literal["l_init", "fresh"] = "l_init"
     """z_L start in evaluation. l_init: L_init[k], even for model.z_l_init=fresh (the reference evaluates
     every model from L_init[0]); fresh: seeded noise for fresh-init models. In-training and final eval alike."""
@@ -221,7 +222,7 @@ class TrainConfig:
         check(self.steps >= 1, "steps must be >= 1")
         check(self.eval_every >= 1 and self.log_every >= 1, "eval_every and log_every must be >= 1")
         check(0.0 < self.eval_tau < 1.0, "eval_tau must be in (0, 1)")
-        check(self.eval_batch_size is None or self.eval_batch_size >= 1, "eval_batch_size must be >= 1")
+        check(self.eval_batch_rows is None or self.eval_batch_rows >= 1, "eval_batch_rows must be >= 1")
         check(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1")
 
 

@@ -31,7 +31,7 @@ def eval_command(
     tta_perms: Annotated[int, typer.Option(help="Views of tta_perm: the identity and N-1 random digit relabellings.")] = 8,
     fallback: Annotated[str, typer.Option(help="halt-first answer when no chain halts: chain0 (the reference's), prob_avg or max_q.")] = "chain0",
     tau_curve: Annotated[bool, typer.Option(help="Record one all-steps pass and report the accuracy vs cost curve over a grid of tau.")] = True,
-    batch_size: Annotated[Optional[int], typer.Option(help=f"Puzzle slots per batch, each running all its chains ({FROM_CHECKPOINT}).", show_default=False)] = None,
+    batch_rows: Annotated[Optional[int], typer.Option(help=f"Rows (puzzles x chains) per forward pass ({FROM_CHECKPOINT}).", show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option(help=f"auto (bf16 autocast on CUDA), fp32, bf16-autocast or bf16 ({FROM_CHECKPOINT}).", show_default=False)] = None,
     z_l_init: Annotated[Optional[str], typer.Option(help=f"z_L start: l_init (L_init rows, the reference's) or fresh (noise, for fresh-init models) ({FROM_CHECKPOINT}).", show_default=False)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
@@ -49,7 +49,7 @@ def eval_command(
     puzzles = _load_data(data, cfg, limit)
     if len(puzzles.inputs) == 0:
         raise UserError(f"--data {data}: no puzzles")
-    given = dict(tau=tau, batch_size=batch_size, precision=precision, z_l_init=z_l_init)
+    given = dict(tau=tau, batch_rows=batch_rows, precision=precision, z_l_init=z_l_init)
     config = EvalConfig.for_training(
         cfg, **{k: v for k, v in given.items() if v is not None}, modes=tuple(names), device=str(dev),
         views=_views(views), latents=_latents(latents), n_digit_perms=digit_perms, tta_digit_perms=tta_digit_perms,

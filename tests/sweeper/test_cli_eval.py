@@ -70,6 +70,8 @@ def test_eval_prints_the_table_and_writes_json_and_csv(app, ckpt, csv, tmp_path)
     (["eval", "CKPT", "--data", "CSV", "--modes", "full,tta_vote"], "did you mean 'tta'"),
     (["eval", "CKPT", "--data", "BROKEN"], "BROKEN"),
     (["eval", "CKPT", "--data", "nowhere.csv"], "--data nowhere.csv"),
+    (["eval", "CKPT", "--data", "CSV", "--precision", "fp16"], "unknown precision 'fp16'"),
+    (["eval", "CKPT", "--data", "CSV", "--fallback", "chain1"], "unknown fallback 'chain1'"),
 ])
 def test_bad_input_is_one_error_line_and_exit_2(app, ckpt, csv, tmp_path, args, message):
     broken = tmp_path / "broken.csv"
@@ -81,3 +83,23 @@ def test_bad_input_is_one_error_line_and_exit_2(app, ckpt, csv, tmp_path, args, 
     assert r.exit_code == 2, r.output
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.output
+
+
+def test_eval_of_a_checkpoint_scores_full_as_its_training_did(app, tmp_path):
+    """`sweeper eval --modes full` on a run's last checkpoint gives its last eval/* numbers (one evaluation
+    path), here for a fresh-init model, whose in-training and final evaluations once disagreed."""
+    from trm_core.config import resolve
+    from trm_core.sink import ListSink
+    from trm_core.trainer import train
+
+    cfg = resolve("smoke", {"device": "cpu", "model.k": 2, "model.z_l_init": "fresh", "eval_batch_rows": 12})
+    sink = ListSink()
+    train(cfg, sink, tmp_path / "run" / "checkpoints")
+    last = sink.evals[-1][1]
+    r = CliRunner().invoke(app, ["eval", str(tmp_path / "run"), "--modes", "full", "--no-tau-curve", "--device", "cpu",
+                                 "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    row = json.loads((tmp_path / "out" / "results.json").read_text())["rows"][0]
+    assert 0 < row["cell_acc"] < 1
+    assert (row["puzzle_acc"], row["cell_acc"], row["mean_halt_step"]) == (
+        last["eval/puzzle_acc"], last["eval/cell_acc"], last["eval/mean_halt_step"])

@@ -25,7 +25,7 @@ class CheckpointSink(ListSink):
 
 def trained(tmp_path, **overrides):
     """The smoke preset with K=2 chains (seconds of training)."""
-    cfg = resolve("smoke", {"device": "cpu", "model.k": 2, "eval_batch_size": 12, **overrides})
+    cfg = resolve("smoke", {"device": "cpu", "model.k": 2, "eval_batch_rows": 12, **overrides})
     sink = CheckpointSink()
     train(cfg, sink, tmp_path / "checkpoints")
     (step, metrics), path = sink.evals[-1], sink.paths[-1]
@@ -39,7 +39,7 @@ def test_last_in_training_eval_equals_full_mode_on_its_checkpoint(tmp_path, z_l_
     test = load_splits(cfg.data)[1]
     _, saved_cfg, _ = load_checkpoint(path, "cpu")
     assert saved_cfg == cfg
-    # Batches of 12 over 32 puzzles: refilled slots and a partial last batch on both paths.
+    # 12 rows = 12 slots over 32 puzzles: refilled slots and a draining tail on both paths.
     res = evaluate(path, test, saved_cfg, modes=("full",), taus=None)
     row = res.row("full")
     # A model this small solves no whole puzzle yet, so the exact equality of cell accuracy (a count over

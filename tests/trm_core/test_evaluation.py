@@ -134,7 +134,7 @@ def data():
 
 
 def opts(steps: int = STEPS, batch: int = 5, **kw) -> RunOptions:
-    return RunOptions(max_steps=steps, batch_size=batch, **kw)
+    return RunOptions(max_steps=steps, batch_rows=batch, **kw)
 
 
 def test_k1_one_view_every_mode_equals_full_at_the_matching_step(data):
@@ -152,18 +152,19 @@ def test_k1_one_view_every_mode_equals_full_at_the_matching_step(data):
 
 
 def test_refilled_slots_answer_as_puzzles_run_alone(data):
-    """Slots refilled as puzzles halt (batch 4, 12 puzzles) give each puzzle the answer, answer step and
-    cost it gets alone in a batch of one, in every mode, also when the host reads the pool only every 5 steps
-    (then empty slots run until the next read: padding, counted apart from the cost)."""
+    """Slots refilled as puzzles halt give each puzzle the answer, answer step and cost it gets alone in a
+    batch of one, in every mode, also when the host reads the pool only every 5 steps (then empty slots run
+    until the next read: padding, counted apart from the cost). 4 rows: 4 slots of one chain (full, halt);
+    32 rows: 5 slots of the 6-chain set, 4 of the 8 TTA views; 12 puzzles."""
     models = [tiny(k=2, seed=2), tiny(k=1, seed=3)]
     calls = [count_rows(m) for m in models]
     modes = ("full", "halt", "halt_first", "prob_avg", "tta", "tta_perm")
     common = dict(modes=modes, views=[0, 5], n_digit_perms=1, tau=0.5, taus=None, device="cpu", seed=2)
-    alone = evaluate(models, data, batch_size=1, **common)
-    for batch, sync in ((4, 1), (4, 5), (N, 1)):
+    alone = evaluate(models, data, batch_rows=1, **common)
+    for batch, sync in ((4, 1), (32, 1), (32, 5)):
         for c in calls:
             c.clear()
-        res = evaluate(models, data, batch_size=batch, sync_every=sync, **common)
+        res = evaluate(models, data, batch_rows=batch, sync_every=sync, **common)
         for row, ref in zip(res.rows, alone.rows):
             assert row["method"] == ref["method"]
             assert np.array_equal(res.per_puzzle[row["method"]], alone.per_puzzle[row["method"]]), (batch, row["method"])
@@ -185,7 +186,7 @@ def test_oracle_scores_100_percent_under_every_view(data):
     modes = ("full", "halt", "halt_first", "prob_avg", "tta", "tta_perm")
     for fallback in ("chain0", "prob_avg", "max_q"):
         res = evaluate(oracle, data, modes=modes, views="dihedral8", n_digit_perms=2, tta_digit_perms=2, taus=None,
-                       seed=3, device="cpu", batch_size=5, fallback=fallback)
+                       seed=3, device="cpu", batch_rows=5, fallback=fallback)
         assert [r["method"] for r in res.rows] == ["full", "halt", "halt_first", "prob_avg", "tta", "tta_vote",
                                                    "tta_halt_first", "tta_perm", "tta_perm_vote", "tta_perm_halt_first"]
         for row in res.rows:
@@ -247,13 +248,13 @@ def test_majority_vote_and_probability_average_can_disagree():
 def test_tau_curve_replays_explicit_runs_exactly(data):
     models = [tiny(k=2, seed=0, q_std=0.2), tiny(k=2, seed=1, q_std=0.2)]
     for fallback in ("chain0", "prob_avg", "max_q"):
-        res = evaluate(models, data, modes=(), taus=(0.2, 0.5, 0.8), device="cpu", batch_size=4, fallback=fallback)
+        res = evaluate(models, data, modes=(), taus=(0.2, 0.5, 0.8), device="cpu", batch_rows=4, fallback=fallback)
         curve = {(p["method"], p["tau"]): p for p in res.tau_curve}
         assert 1 < curve[("halt", 0.8)]["mean_steps"] < STEPS  # tau 0.8 stops puzzles at different steps
         assert curve[("halt_first", 0.8)]["halted_share"] < 1  # and leaves some to the fallback
         for tau in (0.2, 0.5, 0.8):
             explicit = evaluate(models, data, modes=("halt", "halt_first"), tau=tau, taus=None, device="cpu",
-                                batch_size=4, fallback=fallback)
+                                batch_rows=4, fallback=fallback)
             for method in ("halt", "halt_first"):
                 row, point = explicit.row(method), curve[(method, tau)]
                 for key in ("puzzle_acc", "cell_acc", "cell_acc_blank", "chain_steps_per_puzzle", "f_calls_per_puzzle", "relative_cost"):
@@ -269,7 +270,7 @@ def test_cost_counters_equal_the_chain_steps_executed(data):
                           ("tta_perm", ["tta_perm", "tta_perm_vote", "tta_perm_halt_first"])):
         for c in calls:
             c.clear()
-        res = evaluate(models, data, modes=(mode,), views=[0, 1], tau=0.5, taus=None, device="cpu", batch_size=5)
+        res = evaluate(models, data, modes=(mode,), views=[0, 1], tau=0.5, taus=None, device="cpu", batch_rows=5)
         ran = sum(sum(c) for c in calls)
         ran_f = sum(f * sum(c) for f, c in zip(f_per, calls))
         rows = [res.row(m) for m in methods]
@@ -286,7 +287,7 @@ def test_cost_counters_equal_the_chain_steps_executed(data):
 
 def test_mean_halt_step_of_full_is_the_step_halt_answers_at(data):
     model = tiny(k=1, seed=2)
-    res = evaluate(model, data, modes=("full", "halt"), tau=0.5, taus=None, device="cpu", batch_size=5)
+    res = evaluate(model, data, modes=("full", "halt"), tau=0.5, taus=None, device="cpu", batch_rows=5)
     halt = res.row("halt")
     assert 1 < halt["mean_halt_step"] < STEPS
     assert res.row("full")["mean_halt_step"] == halt["mean_halt_step"] == halt["chain_steps_per_puzzle"]
@@ -296,7 +297,7 @@ def test_latent_init_rule_for_fresh_init_models(data):
     fixed = tiny(k=2)
     fresh = tiny(k=2)
     fresh.cfg = dataclasses.replace(fixed.cfg, z_l_init="fresh")
-    common = dict(modes=("full", "halt_first"), taus=None, device="cpu", batch_size=5)
+    common = dict(modes=("full", "halt_first"), taus=None, device="cpu", batch_rows=5)
     ref = evaluate(fixed, data, **common)
     as_ref = evaluate(fresh, data, **common)  # default l_init: L_init rows, as the reference evaluates
     noisy = [evaluate(fresh, data, z_l_init="fresh", seed=s, **common) for s in (0, 0, 1)]
@@ -337,8 +338,8 @@ def test_bad_names_say_the_nearest_valid_one(data):
         EvalConfig(modes=("tta_perm_vote",))
     with pytest.raises(ConfigError, match="did you mean 'rot4'"):
         evaluate(tiny(), data, modes=("full",), views="rot5", device="cpu")
-    with pytest.raises(ConfigError, match="did you mean 'batch_size'"):
-        evaluate(tiny(), data, batch_sise=4)
+    with pytest.raises(ConfigError, match="did you mean 'batch_rows'"):
+        evaluate(tiny(), data, batch_rws=4)
     with pytest.raises(ConfigError, match="fallback"):
         EvalConfig(fallback="chain1")
 

@@ -60,7 +60,7 @@ def test_selection_vs_capability_reruns_failures_under_permutations():
     inputs = labels.clone()
     inputs[:, :40] = 1
     failed = np.array([1, 1, 0, 1, 0, 0], dtype=bool)
-    out = D.selection_vs_capability(model, inputs, labels, failed, n_perms=3, batch_size=2)
+    out = D.selection_vs_capability(model, inputs, labels, failed, n_perms=3, batch_rows=2)
     # A random-init model solves nothing under any relabelling: the ceiling is the base accuracy.
     assert out == {"failures": 3, "solved_by_some_perm": 0.0, "implied_ceiling": 0.5}
     assert D.selection_vs_capability(model, inputs, labels, np.zeros(6, bool))["implied_ceiling"] == 1.0

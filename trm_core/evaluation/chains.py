@@ -2,7 +2,8 @@
 
 A *chain* is one recursion of one model on one view of a puzzle: (model, latent init row k, dihedral
 transform t, digit permutation p). A mode asks for a set of C chains per puzzle and a `decide` rule. The
-runner keeps `batch_size` puzzle slots, as the trainer's slot pool does. After every ACT step, `decide`
+runner keeps batch_rows // C puzzle slots (each runs the C chains of its puzzle), as the trainer's slot
+pool does; a fixed row count keeps memory and, on CPU, cache use the same in every mode. After every ACT step, `decide`
 says which slots have their answer; those slots take the next puzzles at once, on the device (a cumulative
 sum hands out puzzle indices, so there is no host sync), and every forward pass stays full.
 
@@ -24,8 +25,8 @@ import torch
 from torch import Tensor
 
 from trm_core.evaluation.precision import autocast
-from trm_core.evaluation.rules import halted
-from trm_core.evaluation.views import ChainViews, digit_perms  # noqa: F401 (digit_perms: public here too)
+from trm_core.evaluation.slots import SlotPool
+from trm_core.evaluation.views import ChainViews
 from trm_core.model import make_tokens
 
 
@@ -49,8 +50,8 @@ class RunOptions:
 
     max_steps: int
     """ACT steps after which every puzzle must be answered."""
-    batch_size: int
-    """Puzzle slots."""
+    batch_rows: int
+    """Rows (puzzle slots x chains) per forward pass; at least one slot."""
     perms: Tensor | None = None
     """[P, 9] digit-permutation table that Chain.perm indexes."""
     tau: float | None = None
@@ -145,7 +146,7 @@ def run_chains(models: Sequence, chains: Sequence[Chain], inputs: Tensor, decide
     `progress(n)` is called at host reads with the number of puzzles answered so far.
     """
     device = models[0].H_init.device
-    n, c, max_steps = inputs.shape[0], len(chains), opts.max_steps
+    n, c = inputs.shape[0], len(chains)
     if n == 0:
         return RunOutput(np.zeros((0, 81), np.int64), np.zeros(0, np.int64), first_halt=np.zeros(0, np.int64))
     by_model: dict[int, list[tuple[int, Chain]]] = {}
@@ -154,75 +155,40 @@ def run_chains(models: Sequence, chains: Sequence[Chain], inputs: Tensor, decide
     generator = torch.Generator(device=device).manual_seed(opts.seed)
     groups = [_Group(models[m], [col for col, _ in chs], [ch for _, ch in chs], opts, device, generator)
               for m, chs in by_model.items()]
-    f_per_slot_step = sum(g.c * f_calls_per_step(g.model) for g in groups)
-    # Row n of every per-puzzle buffer is the spare row that empty slots write to.
-    grids_all = torch.cat([inputs.to(device).long(), torch.ones(1, 81, dtype=torch.long, device=device)])
-    slots = min(opts.batch_size, n)
-    puzzle = torch.arange(slots, device=device)
-    step = torch.zeros(slots, dtype=torch.long, device=device)
-    occupied = torch.ones(slots, dtype=torch.bool, device=device)
-    first = torch.full((slots,), max_steps, dtype=torch.long, device=device)
-    next_puzzle = torch.tensor(slots, device=device)
+    pool = SlotPool(inputs.to(device).long(), min(max(1, opts.batch_rows // c), n), opts.max_steps)
     for g in groups:
-        g.load(grids_all[puzzle], None)
-    answers, halt_at = None, torch.zeros(n + 1, dtype=torch.long, device=device)
-    first_at = torch.full((n + 1,), max_steps, dtype=torch.long, device=device)
-    slot_steps = torch.zeros((), dtype=torch.long, device=device)
-    unanswered = torch.zeros((), dtype=torch.bool, device=device)
-    rows_run, ticks, exhausted = 0, 0, slots >= n
-
-    t0 = time.perf_counter()
+        g.load(pool.grids(), None)
+    rows_run, ticks, t0 = 0, 0, time.perf_counter()
     while True:
         ticks += 1
-        step = step + 1
-        parts = [g.step(opts.autocast) for g in groups]
-        rows_run += step.shape[0] * c
-        logits, q = _assemble(groups, parts, c)
-        slot_steps += occupied.sum()
+        pool.advance()
+        logits, q = _assemble(groups, [g.step(opts.autocast) for g in groups], c)
+        rows_run += pool.size * c
         if observe is not None:
-            observe(puzzle, step, logits, q)
-        final = step >= max_steps
-        done, pred = decide(step, logits, q, final)
-        unanswered |= (final & occupied & ~done).any()
-        done = done & occupied
-        if opts.tau is not None:
-            first = torch.where(halted(q, opts.tau).any(1), torch.minimum(first, step), first)
-        if answers is None:
-            answers = torch.zeros(n + 1, *pred.shape[1:], dtype=torch.long, device=device)
-        target = torch.where(done, puzzle, n)
-        answers[target], halt_at[target], first_at[target] = pred.long(), step, first
-        # ALGO LOGIC: answered slots take the next puzzles (rank among this step's answered slots)
-        fresh = next_puzzle + torch.cumsum(done, 0) - 1
-        loaded = done & (fresh < n)
-        puzzle = torch.where(done, torch.where(loaded, fresh, n), puzzle)
-        occupied = (occupied & ~done) | loaded
-        next_puzzle = next_puzzle + done.sum()
-        step, first = torch.where(done, 0, step), torch.where(done, max_steps, first)
-        if not exhausted:
-            grids = grids_all[puzzle]
+            observe(pool.puzzle, pool.step, logits, q)
+        done, pred = decide(pool.step, logits, q, pool.step >= opts.max_steps)
+        done = pool.answer(done, pred, q, opts.tau)
+        # ALGO LOGIC: answered slots take the next puzzles and restart their chains
+        pool.refill(done)
+        if not pool.exhausted:
+            grids = pool.grids()
             for g in groups:
                 g.load(grids, done)
         if ticks % opts.sync_every:
             continue
-        nxt, n_occupied, bad = torch.stack([next_puzzle, occupied.sum(), unanswered.long()]).tolist()
-        if bad:
-            raise RuntimeError("decide() left puzzles unanswered at the last step")
+        answered, occupied = pool.read()
         if progress is not None:
-            progress(min(nxt, n) - n_occupied)
-        exhausted = nxt >= n
-        if exhausted and n_occupied == 0:
+            progress(answered)
+        if pool.exhausted and occupied == 0:
             break
-        if exhausted and n_occupied < step.shape[0]:  # no puzzle left to load: drop the empty slots
-            kept = occupied
-            puzzle, step, occupied, first = puzzle[kept], step[kept], occupied[kept], first[kept]
+        if pool.exhausted and occupied < pool.size:
+            kept = pool.drop_empty()
             for g in groups:
                 g.keep(kept)
-    cost = int(slot_steps)
-    out = RunOutput(answers[:n].cpu().numpy(), halt_at[:n].cpu().numpy(), chain_steps=cost * c,
-                    f_calls=cost * f_per_slot_step, padding_rows=rows_run - cost * c,
-                    first_halt=first_at[:n].cpu().numpy())
-    out.wall_s = time.perf_counter() - t0  # the copies to the host above synchronise the device
-    return out
+    preds, halt_step, first_halt, slot_steps = pool.results()  # host copies: they wait for the device
+    f_per_slot_step = sum(g.c * f_calls_per_step(g.model) for g in groups)
+    return RunOutput(preds, halt_step, chain_steps=slot_steps * c, f_calls=slot_steps * f_per_slot_step,
+                     wall_s=time.perf_counter() - t0, padding_rows=rows_run - slot_steps * c, first_halt=first_halt)
 
 
 def _assemble(groups: list[_Group], parts: list[tuple[Tensor, Tensor]], c: int) -> tuple[Tensor, Tensor]:

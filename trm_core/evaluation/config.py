@@ -75,8 +75,9 @@ class EvalConfig:
     """Halting threshold: a chain halts when sigmoid(q) > tau (the reference's q > 0 is tau = 0.5)."""
     fallback: Literal["chain0", "prob_avg", "max_q"] = "chain0"
     """halt-first answer when no chain halts by the last step (see FALLBACKS; chain0 is the reference's)."""
-    batch_size: int = 256
-    """Puzzle slots run together; each slot runs all chains of its puzzle and is refilled when answered."""
+    batch_rows: int = 256
+    """Rows per forward pass: a mode with C chains per puzzle keeps batch_rows // C puzzle slots (at least
+    one), each refilled with the next puzzle as soon as it is answered."""
     device: str = "auto"
     """auto (cuda if available), cpu, cuda, cuda:N."""
     precision: Literal["auto", "fp32", "bf16-autocast", "bf16"] = "auto"
@@ -125,7 +126,7 @@ class EvalConfig:
             (self.fallback in FALLBACKS, f"unknown fallback '{self.fallback}' (valid: {', '.join(FALLBACKS)})"),
             (self.precision in PRECISIONS, f"unknown precision '{self.precision}' (valid: {', '.join(PRECISIONS)})"),
             (self.z_l_init in ("l_init", "fresh"), f"z_l_init must be l_init or fresh, got '{self.z_l_init}'"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.batch_rows >= 1, "batch_rows must be >= 1"),
             (self.n_digit_perms >= 0 and self.tta_digit_perms >= 0, "digit permutation counts must be >= 0"),
             (self.tta_perms >= 1, "tta_perms must be >= 1"),
             (self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1"),
@@ -153,7 +154,7 @@ class EvalConfig:
         The in-training evaluation (eval/*) and the end-of-trial evaluation (final/*) both start from this,
         so the same checkpoint scores the same in both.
         """
-        batch = cfg.eval_batch_size or max(64, cfg.batch_size * cfg.model.k)
-        base = cls(tau=cfg.eval_tau, batch_size=batch, device=cfg.device, precision=cfg.precision,
+        rows = cfg.eval_batch_rows or max(64, cfg.batch_size * cfg.model.k)
+        base = cls(tau=cfg.eval_tau, batch_rows=rows, device=cfg.device, precision=cfg.precision,
                    z_l_init=cfg.eval_z_l_init, limit=cfg.eval_puzzles, seed=cfg.seed)
         return base.replace(**changes)

@@ -98,7 +98,7 @@ def winner_stats(loss: np.ndarray) -> dict:
 
 
 def selection_vs_capability(model, inputs: torch.Tensor, labels: torch.Tensor, failed: np.ndarray, *,
-                            n_perms: int = 8, max_steps: int | None = None, batch_size: int = 256, seed: int = 0,
+                            n_perms: int = 8, max_steps: int | None = None, batch_rows: int = 256, seed: int = 0,
                             base_acc: float | None = None) -> dict:
     """Is a failure a lack of capability or a bad pick? Re-run each failed puzzle (chain 0, `full`) under
     `n_perms` random digit relabellings; a puzzle some relabelling solves was within the model's reach.
@@ -116,7 +116,7 @@ def selection_vs_capability(model, inputs: torch.Tensor, labels: torch.Tensor, f
     steps = max_steps or model.cfg.max_act_steps
     chains = [Chain(perm=p) for p in range(n_perms)]
     sel = torch.as_tensor(idx)
-    opts = RunOptions(max_steps=steps, batch_size=batch_size, perms=digit_perms(n_perms, seed))
+    opts = RunOptions(max_steps=steps, batch_rows=batch_rows, perms=digit_perms(n_perms, seed))
     rec = record_chains([model], chains, inputs[sel], labels[sel], opts)
     share = float(rec.correct[:, -1, :].any(1).double().mean())
     return {"failures": int(len(idx)), "solved_by_some_perm": share, "implied_ceiling": float(base + (1 - base) * share)}

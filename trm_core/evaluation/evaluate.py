@@ -97,7 +97,7 @@ def evaluate(models_or_checkpoints, data, config: EvalConfig | TrainConfig | Non
     n = inputs.shape[0]
     steps = cfg.max_steps or min(m.cfg.max_act_steps for m in models)
     chains = chain_set(models, cfg.views, cfg.latents, cfg.n_digit_perms)
-    opts = RunOptions(max_steps=steps, batch_size=cfg.batch_size, tau=cfg.tau, seed=cfg.seed,
+    opts = RunOptions(max_steps=steps, batch_rows=cfg.batch_rows, tau=cfg.tau, seed=cfg.seed,
                       perms=digit_perms(max(cfg.n_digit_perms, cfg.tta_digit_perms), cfg.seed),
                       autocast=autocast_dtype(cfg.precision, dev), fresh_latents=cfg.z_l_init == "fresh",
                       sync_every=cfg.sync_every or (4 if dev.type == "cuda" else 1))
@@ -124,7 +124,7 @@ def evaluate(models_or_checkpoints, data, config: EvalConfig | TrainConfig | Non
 
     res = EvalResults(meta={"puzzles": n, "tau": cfg.tau, "max_steps": steps, "device": str(dev), "models": len(models),
                             "chains": [c.__dict__ for c in chains], "fallback": cfg.fallback, "modes": list(cfg.modes),
-                            "precision": cfg.precision, "z_l_init": cfg.z_l_init, "batch_size": cfg.batch_size,
+                            "precision": cfg.precision, "z_l_init": cfg.z_l_init, "batch_rows": cfg.batch_rows,
                             "padding_rows": {name: run.padding_rows for name, run in runs.items()}})
     inp, lab = inputs.numpy(), labels.numpy()
     for name, run in runs.items():
