@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import torch
-
 from benchlib import flops_per_chain_step, matmul_rate, sync
+
 from trm_core.config import resolve
 from trm_core.data import load_splits
 from trm_core.trainer import Run, pick_device, train_step

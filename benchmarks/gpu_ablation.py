@@ -158,6 +158,7 @@ def main() -> None:
     t0 = time.monotonic()
     deadline = t0 + 60 * args.budget_min
     import torch
+
     from trm_core import ConfigError, resolve
 
     if args.cpu_smoke:  # the smoke preset with 2 chains, so every key has a variant

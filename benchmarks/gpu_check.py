@@ -14,10 +14,11 @@ in the order they run (the slow compiled cases last):
            torch.cuda.set_per_process_memory_fraction(1/n) as a sweeper trial is; aggregate chain-steps/s
            vs one alone; and a trial whose share is too small for its batch must raise
            torch.OutOfMemoryError (recorded with the reason the sweeper prints)
-  eval     (c) last in-training eval/puzzle_acc vs trm_core.evaluation.evaluate(modes=["full"]) on the
-           same checkpoint, bf16 autocast and pure bf16
+  eval     (c) last in-training eval/puzzle_acc vs trm_core.evaluation.evaluate(modes=["full"]) of the
+           same checkpoint (called as the sweeper's final evaluation calls it), bf16 autocast and pure bf16
 --cpu-smoke runs every part at tiny shapes on the CPU (2 packed processes, no memory fraction) and
-records "skipped on CPU: ..." for what needs CUDA. Every step runs with data.source=builtin.
+records "skipped on CPU: ..." for what needs CUDA. Parts (a) and (b) train on the shipped puzzles
+(data.source=builtin); part (c) on cpu-sweep's generated ones, so that a few hundred steps solve some.
 """
 from __future__ import annotations
 
@@ -32,9 +33,8 @@ import yaml_standin
 
 yaml_standin.install_if_missing()  # before trm_core: its config imports yaml
 
-import torch  # noqa: E402
-
 import benchlib as bl  # noqa: E402
+import torch  # noqa: E402
 from gpu_check_children import part_over_budget, part_packing, part_trainer_compiled  # noqa: E402
 from gpu_check_parts import Check, free_memory, one_line, part_eval, part_matmul, part_trainer_eager  # noqa: E402
 from workers import emit, wait_go  # noqa: E402
@@ -74,7 +74,8 @@ class Plan:
     matmul: tuple = ("bfloat16", 8192)
     """Dense matmul of the MFU denominator: (dtype, n)."""
     child_timeout_s: float = 150.0
-    """Longest wait for a child to get warm (CUDA init, data, torch.compile)."""
+    """Longest wait for a packing child to get warm (CUDA init, data); compiled ones wait as long as the
+    budget allows."""
 
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.pack_window_s <= 0 or self.warmup < 1 or not self.pack_counts:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import torch
-
 from gpu_check_parts import Check, shape, trainer_row
 from workers import Group
 
@@ -89,8 +88,9 @@ def part_trainer_compiled(c: Check, matmul: float) -> None:
     eager = {(r["case"], r["precision"]): r.get("peak_mem_gib") for r in c.report["trainer"]["rows"]}
     total = torch.cuda.get_device_properties(0).total_memory / 2**30
     groups, used = [[]], 0.0
-    for label, preset, over in c.plan.trainer_cases:
-        for prec in c.plan.precisions:
+    # Precision outer, largest case first: if the budget runs out, the first precision's rows are complete.
+    for prec in c.plan.precisions:
+        for label, preset, over in reversed(c.plan.trainer_cases):
             peak = eager.get((label, prec)) or total  # unknown: give it the GPU to itself
             if groups[-1] and used + peak > 0.7 * total:
                 groups, used = groups + [[]], 0.0
@@ -104,10 +104,10 @@ def part_trainer_compiled(c: Check, matmul: float) -> None:
             continue
         specs = [{"barrier": True, "exit_when_timed": True, "shapes": [shape(label, preset, over, c.plan, c.plan.window_s)]}
                  for label, preset, over in group]
-        procs, t_start = Group(c.script, specs, c.logs), time.monotonic()
-        try:
+        procs = Group(c.script, specs, c.logs)
+        try:  # compiling may take minutes: wait as long as the group's timed windows still fit the budget
             ready = procs.collect({i: ("ready",) for i in range(len(specs))},
-                                  min(c.deadline - 5, t_start + c.plan.child_timeout_s))
+                                  c.deadline - 5 - len(specs) * (c.plan.window_s + 5))
             for i, ((label, _, _), cfg) in enumerate(zip(group, cfgs)):
                 msg = ready[i]
                 if msg["event"] == "ready":

@@ -6,12 +6,10 @@ from __future__ import annotations
 import gc
 import tempfile
 import time
-import types
 from pathlib import Path
 
-import torch
-
 import benchlib as bl
+import torch
 
 
 class Check:
@@ -26,7 +24,8 @@ class Check:
         self.report = {
             "schema": 1, "script": "benchmarks/gpu_check.py", "mode": "cpu-smoke" if smoke else "gpu",
             "budget_s": budget_s, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": False,
-            "data": "shipped puzzles (data.source=builtin), not Sudoku-Extreme", "env": bl.env_info(),
+            "data": "(a), (b): shipped puzzles (data.source=builtin), not Sudoku-Extreme; (c): the eval preset's",
+            "env": bl.env_info(),
             "flops_per_chain_step": bl.FLOPS_FORMULA, "matmul": None,
             "trainer": {"status": "pending", "compiled": "pending", "rows": []},
             "packing": {"status": "pending", "rows": [], "over_budget": None},
@@ -106,7 +105,8 @@ def part_trainer_eager(c: Check, matmul: float) -> None:
 
 def part_eval(c: Check) -> None:
     """Part (c): train a small run, then compare its last in-training evaluation with
-    trm_core.evaluation.evaluate(modes=["full"]) on the checkpoint that evaluation wrote."""
+    trm_core.evaluation.evaluate(modes=["full"]) of the checkpoint that evaluation wrote, called as the
+    sweeper's final evaluation calls it (with the run's TrainConfig: its precision, eval rule and limit)."""
     from trm_core import resolve
     from trm_core.data import load_splits
     from trm_core.evaluation import evaluate
@@ -126,8 +126,7 @@ def part_eval(c: Check) -> None:
                 train(cfg, sink, ckpt)
                 _, test = load_splits(cfg.data)
                 n = min(cfg.eval_puzzles or len(test), len(test))  # the puzzles the in-training eval scored
-                subset = types.SimpleNamespace(inputs=test.inputs[:n], labels=test.labels[:n], ratings=test.ratings[:n])
-                full = next(r for r in evaluate(sink.path, subset, modes=["full"]).rows if r["method"] == "full")
+                full = next(r for r in evaluate(sink.path, test, cfg, modes=("full",)).rows if r["method"] == "full")
             mine = sink.metrics
             row = {"precision": prec, "steps": cfg.steps, "puzzles": n,
                    "in_training": {"puzzle_acc": mine["eval/puzzle_acc"], "cell_acc": mine["eval/cell_acc"]},
