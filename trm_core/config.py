@@ -80,13 +80,28 @@ class HaltConfig:
 
 @dataclass(kw_only=True)
 class WTAConfig:
-    carry_h: Literal["copy_top1", "top1", "all"] = "copy_top1"
-    """z_H carry: copy_top1 copies the winner's z_H to all chains (paper); all keeps each chain's own;
-    top1 keeps the winner's and restarts the losers from H_init."""
-    carry_l: Literal["all", "top1", "copy_top1"] = "all"
-    """z_L carry: all keeps each chain's own z_L (paper); copy_top1 copies the winner's; top1 restarts losers."""
+    carry_h: Literal["copy_top1", "all", "top1", "top2", "none", "top1_reset"] = "copy_top1"
+    """z_H carry after each ACT step (same policies for carry_l). copy_top1: every chain gets the winner's
+    output (paper z_H). all: each chain its own output (paper z_L). top1 / top2 (reference): the best one
+    / two chains take their outputs, the others stay frozen at their state before the step. none
+    (reference): no chain advances. top1_reset (ours, formerly `top1`): the winner takes its output, the
+    others restart from their initial state. Not offered: the reference's copy_top2 (a random half gets
+    the runner-up's output; it draws from the reference's global RNG, and with K=2 equals all)."""
+    carry_l: Literal["all", "copy_top1", "top1", "top2", "none", "top1_reset"] = "all"
+    """z_L carry; the same policies as carry_h (paper: all)."""
+    expunge: Literal["reset", "remove"] = "reset"
+    """What happens to a chain whose z_L has collapsed onto another (cosine > expunge_cos). reset (ours):
+    after the carry, every chain that duplicates a lower-index chain restarts from L_init[k] and keeps
+    competing (it may be the winner). remove (the reference): after halting, each still-running puzzle
+    whose alive chains contain such a pair loses the pair member with the largest loss of this step
+    (at most one per puzzle per step); it stops competing (loss +inf, no gradient) but is still computed
+    until its slot takes a new puzzle, which restores all K chains."""
     expunge_cos: float | None = 0.95
-    """Re-initialise a chain whose z_L has cosine > this with a lower-index chain (null = off)."""
+    """Cosine of two chains' flattened z_L above which one of them is expunged (null = never)."""
+    loss_dtype: Literal["fp32", "logits"] = "fp32"
+    """Precision of the per-chain losses that pick the winner (and form the loss). fp32 (ours): near-ties
+    are resolved by value. logits: in the logits' dtype, as the reference; with bf16 logits (pure bf16 or
+    autocast) near-ties collapse to exact ties, which go to the lowest chain index."""
     z_l_noise: float = 0.0
     """Std of Gaussian noise added to z_L at each ACT step in training (0 = off)."""
 
@@ -126,7 +141,11 @@ class OptimConfig:
     ema_decay: float | None = 0.9
     """EMA decay of the weights used for evaluation (null = off)."""
     ema_start: int = 5000
-    """Step from which the EMA is updated (before it, the EMA tracks the weights exactly)."""
+    """Update count from which the EMA averages; at update ema_start its shadow is set to the weights."""
+    ema_before_start: Literal["track", "hold"] = "track"
+    """The EMA before update ema_start. track (ours): the shadow copies the weights at every update and
+    evaluation always uses it. hold (the reference): the shadow keeps the initial weights and evaluation
+    uses the raw weights until then. Both give the same shadow, and evaluate the same weights, from then on."""
 
     def __post_init__(self) -> None:
         check(self.muon_lr > 0 and self.adam_lr > 0, "optim learning rates must be > 0")
@@ -135,6 +154,7 @@ class OptimConfig:
         check(0.0 <= self.lr_floor <= 1.0, "optim.lr_floor must be in [0, 1]")
         check(0.0 <= self.label_smoothing < 1.0, "optim.label_smoothing must be in [0, 1)")
         check(self.ema_decay is None or 0.0 < self.ema_decay < 1.0, "optim.ema_decay must be in (0, 1)")
+        check(self.ema_start >= 0, "optim.ema_start must be >= 0")
 
 
 @dataclass(kw_only=True)

@@ -50,20 +50,32 @@ def set_lr(optimizers, scale: float) -> None:
 
 
 class EMA:
-    """Exponential moving average of the weights, used for evaluation. Before `start` it copies the
-    weights (the paper starts averaging at step 5000 with decay 0.9)."""
+    """Exponential moving average of the weights, used for evaluation (the paper: decay 0.9 from update 5000).
 
-    def __init__(self, model: nn.Module, decay: float, start: int):
-        self.decay, self.start = decay, start
+    At update `start` (1-based count) the shadow is set to the weights; after it, shadow <- decay * shadow
+    + (1 - decay) * weights. Before it, `before_start` decides: "track" copies the weights at every
+    update, "hold" (the reference) leaves the shadow at the initial weights, and `in_use` is False so
+    evaluation takes the raw weights.
+    """
+
+    def __init__(self, model: nn.Module, decay: float, start: int, before_start: str = "track"):
+        self.decay, self.start, self.before_start = decay, start, before_start
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
+        """Fold in the weights after update `step` (0-based, so this is update step + 1)."""
+        if self.before_start == "hold" and step + 1 < self.start:
+            return
         d = self.decay if step >= self.start else 0.0
         for e, p in zip(self.model.parameters(), model.parameters()):
             e.lerp_(p.detach(), 1.0 - d)
+
+    def in_use(self, updates: int) -> bool:
+        """Whether evaluation after `updates` optimiser updates should use the shadow."""
+        return self.before_start == "track" or updates >= self.start
 
     def state_dict(self) -> dict:
         return self.model.state_dict()

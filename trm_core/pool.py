@@ -41,7 +41,8 @@ class Sampler:
 
 
 class SlotPool:
-    """Per slot: augmented inputs/labels, ACT step count; per slot x chain: z_H, z_L and their inits."""
+    """Per slot: augmented inputs/labels, ACT step count; per slot x chain: z_H, z_L, their inits and
+    whether the chain still competes (`alive`, cleared by `wta.expunge: remove`, restored on refill)."""
 
     def __init__(self, model: TRM, batch: int, device: torch.device, dtype: torch.dtype):
         k, s, d = model.cfg.k, model.cfg.seq_len, model.cfg.hidden
@@ -54,6 +55,9 @@ class SlotPool:
         self.z_L = torch.zeros_like(self.z_H)
         self.h0 = torch.zeros_like(self.z_H)  # each chain's initial states (for top1 carry and expunging)
         self.l0 = torch.zeros_like(self.z_H)
+        # A checkpoint written before chains could be removed has no `alive`; load_state_dict then keeps
+        # this all-True mask, which is exactly the state such a run was in.
+        self.alive = torch.ones(batch, k, dtype=torch.bool, device=device)
 
     def refill(self, model: TRM, sampler: Sampler, inputs: Tensor, labels: Tensor, generator: torch.Generator,
                augment: bool, permute_blank: bool, fresh_l: bool) -> int:
@@ -69,6 +73,7 @@ class SlotPool:
         self.inputs[slots], self.labels[slots] = x, y
         self.steps[slots] = 0
         self.halted[slots] = False
+        self.alive[slots] = True
         chains = torch.arange(self.k, device=slots.device).repeat(n)
         h0 = model.init_h(n * self.k).reshape(n, self.k, *self.z_H.shape[2:])
         l0 = model.init_l(chains, fresh=fresh_l, generator=generator).reshape(n, self.k, *self.z_H.shape[2:])

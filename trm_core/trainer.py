@@ -1,7 +1,7 @@
 """The TRM trainer with winner-take-all over K chains and deep supervision (one optimiser step per ACT step).
 
     step -> refill halted slots -> ACT step (B*K rows) -> per-chain loss -> winner -> backward -> clip
-         -> Muon + AdamW step -> EMA -> carry -> halting -> maybe log / evaluate + checkpoint
+         -> Muon + AdamW step -> EMA -> carry -> halting -> expunge -> maybe log / evaluate + checkpoint
 
 `train(cfg, sink, checkpoint_dir)` resumes from the newest intact checkpoint in `checkpoint_dir`; a run
 stopped at step N and resumed produces the same metrics as an uninterrupted one (bitwise on CPU).
@@ -17,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from trm_core import checkpoint
 from trm_core.config import TrainConfig, to_dict
@@ -26,7 +25,12 @@ from trm_core.model import TRM, make_tokens
 from trm_core.optim import EMA, build_optimizers, lr_scale, set_lr
 from trm_core.pool import Sampler, SlotPool
 from trm_core.sink import NullSink, Sink
-from trm_core.wta import carry, cell_loss, expunge_mask, gather_chain, winners
+from trm_core.wta import ExplorationDraws, carry, expunge_mask, expunge_remove, halt_decision, wta_objective
+
+# What train() keeps of each step for the log window; the rest of train_step's record (logits, per-chain
+# losses, ...) is dropped at once, so a window never holds B*K logits per step.
+LOGGED = ("loss", "lm_loss", "halt_loss", "halt_rate", "act_steps_sum", "halted", "puzzle_acc", "grad_norm",
+          "winner_counts", "expunged")
 
 
 class TrainingDiverged(RuntimeError):
@@ -49,15 +53,20 @@ def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None
 class Run:
     """Everything a training run holds; `state_dict()` is the checkpoint."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, train_set: PuzzleSet):
+    def __init__(self, cfg: TrainConfig, device: torch.device, train_set: PuzzleSet, weights: dict | None = None):
+        """`weights`: a model state_dict to start from instead of the seeded initialisation."""
         self.cfg, self.device = cfg, device
         torch.manual_seed(cfg.seed)
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
         init_gen = torch.Generator().manual_seed(cfg.seed)
         self.model = TRM(cfg.model, generator=init_gen).to(device)
+        if weights is not None:
+            self.model.load_state_dict(weights)
         if cfg.precision == "bf16":
             self.model = self.model.to(torch.bfloat16)
-        self.ema = EMA(self.model, cfg.optim.ema_decay, cfg.optim.ema_start) if cfg.optim.ema_decay else None
+        o = cfg.optim
+        self.ema = EMA(self.model, o.ema_decay, o.ema_start, o.ema_before_start) if o.ema_decay else None
+        self.halt_draws = ExplorationDraws(self.gen, cfg.model.max_act_steps)  # a seam: tests feed recorded draws
         self.muon, self.adamw = build_optimizers(self.model, cfg.optim)
         self.inputs = torch.as_tensor(train_set.inputs, device=device)
         self.labels = torch.as_tensor(train_set.labels, device=device)
@@ -72,7 +81,9 @@ class Run:
     def state_dict(self) -> dict:
         return {
             "config": to_dict(self.cfg), "model": self.model.state_dict(),
-            "ema": self.ema.state_dict() if self.ema else None,
+            # None while evaluation uses the raw weights (optim.ema_before_start=hold), so every reader of a
+            # checkpoint evaluates what the in-training evaluation did; the unused shadow needs no saving.
+            "ema": self.ema.state_dict() if self.ema and self.ema.in_use(self.step) else None,
             "muon": self.muon.state_dict(), "adamw": self.adamw.state_dict(),
             "step": self.step, "chain_steps": self.chain_steps, "pool": self.pool.state_dict(),
             "sampler": {"order": self.sampler.order, "pos": self.sampler.pos, "epoch": self.sampler.epoch},
@@ -101,11 +112,13 @@ class Run:
 
     @property
     def eval_model(self) -> TRM:
-        return self.ema.model if self.ema else self.model
+        return self.ema.model if self.ema and self.ema.in_use(self.step) else self.model
 
 
 def train_step(run: Run) -> dict[str, torch.Tensor]:
-    """One deep-supervision step of the slot pool. Returns device tensors (no host sync here)."""
+    """One deep-supervision step of the slot pool. Returns device tensors (no host sync here): the LOGGED
+    metrics and the step's record (logits, q, per-chain losses, winners, halting draws and decisions,
+    expunged chains). The clipped gradients stay in the parameters' .grad until the next step."""
     cfg, model, pool = run.cfg, run.model, run.pool
     b, k = cfg.batch_size, cfg.model.k
     # ALGO LOGIC: load new puzzles where the previous ones halted
@@ -113,10 +126,12 @@ def train_step(run: Run) -> dict[str, torch.Tensor]:
                 cfg.model.z_l_init == "fresh")
     set_lr((run.muon, run.adamw), lr_scale(run.step, cfg.steps, cfg.optim.warmup_steps, cfg.optim.lr_floor))
     x = model.embed(make_tokens(pool.inputs)).repeat_interleave(k, dim=0)
+    # the record must not alias pool state that refill() later changes in place: hence the clones
+    prev, alive = (pool.z_H, pool.z_L), pool.alive.clone()
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=autocast_dtype(cfg, run.device) is not None):
         z_H, z_L, logits, q = model.act_step(x, pool.z_H.flatten(0, 1), pool.z_L.flatten(0, 1))
-    obj = wta_objective(logits, q, pool.labels, k, cfg)
-    loss, win, q_w, correct = obj["loss"], obj["winner"], obj["q_winner"], obj["correct"]
+    obj = wta_objective(logits, q, pool.labels, k, cfg, alive)
+    loss, win, losses = obj["loss"], obj["winner"], obj["chain_losses"].detach()
 
     run.muon.zero_grad(set_to_none=True)
     run.adamw.zero_grad(set_to_none=True)
@@ -127,52 +142,43 @@ def train_step(run: Run) -> dict[str, torch.Tensor]:
     if run.ema:
         run.ema.update(model, run.step)
 
-    # ALGO LOGIC: carry (detached) and halting; all K chains of a puzzle halt on the winner's q
+    # ALGO LOGIC: carry (detached); halting on the winner's q (all K chains halt together); expunging
     shape = (b, k, *pool.z_H.shape[2:])
-    pool.z_H, pool.z_L = carry(z_H.view(shape), z_L.view(shape), win, cfg.wta.carry_h, cfg.wta.carry_l, pool.h0, pool.l0)
-    if k > 1 and cfg.wta.expunge_cos is not None:
-        dup = expunge_mask(pool.z_L, cfg.wta.expunge_cos).view(b, k, 1, 1)
-        pool.z_L = torch.where(dup, pool.l0, pool.z_L)
+    runner_up = losses.argsort(dim=1, stable=True)[:, min(1, k - 1)] if "top2" in (cfg.wta.carry_h, cfg.wta.carry_l) else None
+    pool.z_H, pool.z_L = carry(z_H.view(shape), z_L.view(shape), win, cfg.wta.carry_h, cfg.wta.carry_l, pool.h0, pool.l0,
+                               prev=prev, runner_up=runner_up)
+    pool.steps += 1
+    explore_u, min_random_steps = run.halt_draws(b)
+    min_steps = (explore_u < cfg.halt.explore_prob) * min_random_steps
+    halted = halt_decision(pool.steps, obj["q_winner"], min_steps, cfg.model.max_act_steps, cfg.halt.tau)
+    pool.halted = halted.clone()
+    expunged = _expunge(pool, losses, ~halted, cfg)
     if cfg.wta.z_l_noise > 0:
         pool.z_L = pool.z_L + cfg.wta.z_l_noise * torch.randn(pool.z_L.shape, generator=run.gen, device=run.device, dtype=pool.z_L.dtype)
-    pool.steps += 1
-    explore = torch.rand(b, generator=run.gen, device=run.device) < cfg.halt.explore_prob
-    min_steps = explore * torch.randint(2, cfg.model.max_act_steps + 1, (b,), generator=run.gen, device=run.device)
-    halted = halt_decision(pool.steps, q_w, min_steps, cfg.model.max_act_steps, cfg.halt.tau)
-    pool.halted = halted
     run.step += 1
     run.chain_steps += b * k
+    correct = obj["correct"]
     return {"loss": loss.detach(), "lm_loss": obj["lm_loss"].detach(), "halt_loss": obj["halt_loss"].detach(),
             "halt_rate": halted.float().mean(), "act_steps_sum": (pool.steps * halted).sum(), "halted": halted.sum(),
             "puzzle_acc": correct.float().mean(), "grad_norm": grad_norm.detach(),
-            "winner_counts": torch.bincount(win, minlength=k)}
+            "winner_counts": torch.bincount(win, minlength=k), "expunged": expunged.sum(),
+            # the record
+            "logits": logits.detach(), "q": q.detach(), "chain_losses": losses, "winner": win,
+            "q_winner": obj["q_winner"].detach(), "halt_target": correct, "explore_u": explore_u,
+            "min_random_steps": min_random_steps, "halted_mask": halted, "alive": alive, "expunged_mask": expunged}
 
 
-def halt_decision(steps: torch.Tensor, q: torch.Tensor, min_steps: torch.Tensor, max_steps: int, tau: float) -> torch.Tensor:
-    """Halt at max steps, or when sigmoid(q) > tau once `min_steps` is reached.
-
-    Exploration as in the reference: each step, with probability explore_prob a puzzle draws a random
-    minimum step in [2, max] (else 0) before which confidence cannot halt it.
-    """
-    return (steps >= max_steps) | ((torch.sigmoid(q) > tau) & (steps >= min_steps))
-
-
-def wta_objective(logits: torch.Tensor, q: torch.Tensor, labels: torch.Tensor, k: int, cfg: TrainConfig) -> dict:
-    """WTA loss for rows laid out puzzle-major (row b*K + j = chain j of puzzle b).
-
-    Per puzzle, only the lowest-loss chain (fp32) contributes: its label-smoothed CE over the 81 cells
-    plus halt.loss_weight * BCE(q, whole grid right). With K = 1 this is the plain TRM loss.
-    """
-    b = labels.shape[0]
-    losses = cell_loss(logits, labels.repeat_interleave(k, dim=0), cfg.optim.label_smoothing, cfg.optim.loss).view(b, k)
-    win = winners(losses)
-    lm_loss = gather_chain(losses, win).mean()
-    logits_w = gather_chain(logits.view(b, k, *logits.shape[1:]), win)
-    q_w = gather_chain(q.view(b, k), win).float()
-    correct = (logits_w.argmax(-1) == labels).all(-1)
-    halt_loss = F.binary_cross_entropy_with_logits(q_w, correct.float())
-    return {"loss": lm_loss + cfg.halt.loss_weight * halt_loss, "lm_loss": lm_loss, "halt_loss": halt_loss,
-            "winner": win, "q_winner": q_w, "correct": correct, "chain_losses": losses}
+def _expunge(pool: SlotPool, losses: torch.Tensor, running: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """Apply wta.expunge to the running puzzles of the pool; returns the [B, K] mask of chains hit."""
+    if pool.k == 1 or cfg.wta.expunge_cos is None:
+        return torch.zeros_like(pool.alive)
+    if cfg.wta.expunge == "remove":
+        gone = expunge_remove(pool.z_L, losses, pool.alive, running, cfg.wta.expunge_cos)
+        pool.alive = pool.alive & ~gone  # a new tensor: the step's record keeps the mask of its forward
+        return gone
+    dup = expunge_mask(pool.z_L, cfg.wta.expunge_cos) & running.unsqueeze(1)
+    pool.z_L = torch.where(dup.view(*dup.shape, 1, 1), pool.l0, pool.z_L)
+    return dup
 
 
 def evaluate_full(model: TRM, data: PuzzleSet, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
@@ -212,7 +218,8 @@ def train(cfg: TrainConfig, sink: Sink | None = None, checkpoint_dir: str | Path
     t0, t_window, cs_window = time.monotonic(), time.perf_counter(), run.chain_steps
     try:
         while run.step < cfg.steps:
-            window.append(train_step(run))
+            out = train_step(run)
+            window.append({key: out[key] for key in LOGGED})
             if run.step % cfg.log_every == 0 or run.step == cfg.steps:
                 metrics = _summarise(window, run, time.perf_counter() - t_window, run.chain_steps - cs_window)
                 window, t_window, cs_window = [], time.perf_counter(), run.chain_steps
@@ -255,7 +262,7 @@ def _summarise(window: list[dict], run: Run, seconds: float, chain_steps: int) -
     metrics = {
         "train/loss": mean("loss"), "train/lm_loss": mean("lm_loss"), "train/halt_loss": mean("halt_loss"),
         "train/halt_rate": mean("halt_rate"), "train/puzzle_acc": mean("puzzle_acc"),
-        "train/grad_norm": mean("grad_norm"),
+        "train/grad_norm": mean("grad_norm"), "train/expunged_per_step": mean("expunged"),
         "train/lr_scale": lr_scale(run.step - 1, run.cfg.steps, run.cfg.optim.warmup_steps, run.cfg.optim.lr_floor),
         "cost/chain_steps": float(run.chain_steps),
         "perf/chain_steps_per_s": chain_steps / max(seconds, 1e-9),

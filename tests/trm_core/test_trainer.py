@@ -9,10 +9,10 @@ import torch
 
 from trm_core.config import ModelConfig, resolve
 from trm_core.model import TRM
-from trm_core.optim import lr_scale, split_params
+from trm_core.optim import EMA, lr_scale, split_params
 from trm_core.sink import ListSink
-from trm_core.trainer import TrainingDiverged, halt_decision, train, wta_objective
-from trm_core.wta import carry, expunge_mask
+from trm_core.trainer import Run, TrainingDiverged, train, train_step
+from trm_core.wta import carry, expunge_mask, expunge_remove, halt_decision, wta_objective
 
 
 def strip_perf(logs):
@@ -49,19 +49,28 @@ def test_k1_objective_is_plain_smoothed_ce_plus_halting_bce():
     torch.testing.assert_close(obj["loss"], ce + 0.05 * bce)
 
 
-@pytest.mark.parametrize("carry_h,carry_l", [("copy_top1", "all"), ("all", "all"), ("top1", "top1"), ("copy_top1", "copy_top1")])
+POLICIES = ["copy_top1", "all", "top1", "top2", "none", "top1_reset"]
+
+
+@pytest.mark.parametrize("carry_h,carry_l", [(h, z) for h in POLICIES for z in POLICIES if h == z or (h, z) == ("copy_top1", "all")])
 def test_carry_policies(carry_h, carry_l):
     b, k = 3, 4
-    z_H, z_L = torch.randn(b, k, 82, 8), torch.randn(b, k, 82, 8)
+    out_H, out_L = torch.randn(b, k, 82, 8, requires_grad=True), torch.randn(b, k, 82, 8, requires_grad=True)
+    prev_H, prev_L = torch.randn(b, k, 82, 8), torch.randn(b, k, 82, 8)
     h0, l0 = torch.zeros(b, k, 82, 8), torch.full((b, k, 82, 8), -1.0)
-    win = torch.tensor([2, 0, 3])
-    nh, nl = carry(z_H, z_L, win, carry_h, carry_l, h0, l0)
+    win, second = torch.tensor([2, 0, 3]), torch.tensor([1, 3, 0])
+    nh, nl = carry(out_H, out_L, win, carry_h, carry_l, h0, l0, prev=(prev_H, prev_L), runner_up=second)
+
+    def expected(policy, out, prev, init, i, j):
+        w, r = win[i].item(), second[i].item()
+        return {"copy_top1": out[i, w], "all": out[i, j], "top1": out[i, j] if j == w else prev[i, j],
+                "top2": out[i, j] if j in (w, r) else prev[i, j], "none": prev[i, j],
+                "top1_reset": out[i, j] if j == w else init[i, j]}[policy]
+
     for i in range(b):
-        w = win[i]
         for j in range(k):
-            exp_h = {"copy_top1": z_H[i, w], "all": z_H[i, j], "top1": z_H[i, j] if j == w else h0[i, j]}[carry_h]
-            exp_l = {"copy_top1": z_L[i, w], "all": z_L[i, j], "top1": z_L[i, j] if j == w else l0[i, j]}[carry_l]
-            assert torch.equal(nh[i, j], exp_h) and torch.equal(nl[i, j], exp_l)
+            assert torch.equal(nh[i, j], expected(carry_h, out_H, prev_H, h0, i, j))
+            assert torch.equal(nl[i, j], expected(carry_l, out_L, prev_L, l0, i, j))
     assert not nh.requires_grad and not nl.requires_grad
 
 
@@ -70,6 +79,52 @@ def test_expunge_flags_only_later_duplicates():
     z[0, 2] = z[0, 0] * 2.0  # same direction as chain 0
     mask = expunge_mask(z, 0.95)
     assert mask.tolist() == [[False, False, True], [False, False, False]]
+
+
+def test_expunge_remove_takes_the_highest_loss_chain_of_the_pairs_once_per_running_puzzle():
+    z = torch.randn(4, 4, 82, 8)
+    for b in range(4):
+        z[b, 1] = z[b, 3] * 3.0  # chains 1 and 3 collapsed
+        z[b, 0] = z[b, 2] + 1e-3 * torch.randn(82, 8)  # chains 0 and 2 too
+    losses = torch.tensor([[5.0, 1.0, 2.0, 3.0]] * 4)
+    alive = torch.ones(4, 4, dtype=torch.bool)
+    alive[2, 0] = False  # puzzle 2 already lost chain 0, so 2 is no longer in a pair
+    alive[3, 3] = False  # puzzle 3: only the pair (0, 2) is left
+    running = torch.tensor([True, False, True, True])
+    gone = expunge_remove(z, losses, alive, running, 0.95)
+    # puzzle 0: chain 0 (loss 5) of pairs {0,2}, {1,3}; puzzle 1 halted; puzzle 2: chain 3 (loss 3) of
+    # the pair {1,3}; puzzle 3: chain 0 of the pair {0,2}
+    assert gone.tolist() == [[True, False, False, False], [False] * 4, [False, False, False, True], [True, False, False, False]]
+
+
+def test_removed_chains_never_win_and_get_no_gradient():
+    b, k = 3, 2
+    cfg = resolve("smoke", {"model.k": k})
+    logits = torch.randn(b * k, 81, 12, requires_grad=True)
+    labels = torch.randint(2, 11, (b, 81))
+    alive = torch.tensor([[True, True], [False, True], [True, False]])
+    obj = wta_objective(logits, torch.randn(b * k), labels, k, cfg, alive)
+    obj["loss"].backward()
+    assert obj["winner"][1] == 1 and obj["winner"][2] == 0
+    assert torch.isinf(obj["chain_losses"][~alive]).all() and torch.isfinite(obj["loss"])
+    assert logits.grad.view(b, k, -1)[~alive].abs().sum() == 0
+
+
+def test_remove_keeps_computing_a_removed_chain_until_its_slot_takes_a_new_puzzle():
+    # expunge_cos -1 makes every pair a duplicate: each running K=3 puzzle loses one chain per step
+    cfg = resolve("smoke", {"model.k": 3, "wta.expunge": "remove", "wta.expunge_cos": -0.99, "halt.explore_prob": 0.0})
+    from trm_core.data import load_splits
+
+    run = Run(cfg, torch.device("cpu"), load_splits(cfg.data)[0])
+    out = train_step(run)
+    running = ~out["halted_mask"]
+    assert (out["expunged_mask"].sum(1) == running.long()).all()  # one per running puzzle, none for halted
+    assert torch.equal(run.pool.alive, ~out["expunged_mask"])
+    out = train_step(run)
+    refilled = ~running
+    assert out["alive"][refilled].all()  # a new puzzle gets all K chains back
+    assert (out["alive"].sum(1)[running] == 2).all()
+    assert torch.isinf(out["chain_losses"][~out["alive"]]).all()
 
 
 def test_halting_rule():
@@ -97,9 +152,41 @@ def test_cosine_schedule_without_warmup():
     assert lr_scale(0, 100, warmup=10) == 0.1 and abs(lr_scale(100, 100, floor=0.1) - 0.1) < 1e-12
 
 
-@pytest.mark.parametrize("k", [1, 3])
-def test_resume_equals_uninterrupted_run(tmp_path, k):
-    cfg = resolve("smoke", {"model.k": k, "wta.z_l_noise": 0.01, "model.z_l_init": "fresh"})
+def test_ema_hold_keeps_the_initial_weights_until_its_start_and_tracks_after():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 3)
+    first = {n: p.detach().clone() for n, p in model.named_parameters()}
+    ema = EMA(model, 0.9, start=2, before_start="hold")
+    track = EMA(model, 0.9, start=2, before_start="track")
+    seen = []
+    for step in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+        seen.append({n: p.detach().clone() for n, p in model.named_parameters()})
+        ema.update(model, step)
+        track.update(model, step)
+        if step == 0:  # update 1 < start: hold keeps the initial weights and is not used for evaluation
+            assert all(torch.equal(p, first[n]) for n, p in ema.model.named_parameters())
+            assert all(torch.equal(p, seen[0][n]) for n, p in track.model.named_parameters())
+            assert not ema.in_use(1) and track.in_use(1)
+    # update 2 sets the shadow to the weights, update 3 averages: identical for both rules
+    for (n, p), (_, q) in zip(ema.model.named_parameters(), track.model.named_parameters()):
+        torch.testing.assert_close(p, 0.9 * seen[1][n] + 0.1 * seen[2][n])
+        assert torch.equal(p, q)
+    assert ema.in_use(2)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"model.k": 1},
+    {"model.k": 3},
+    # the reference's rules: chains removed (the pool's alive mask is in the checkpoint), EMA held until
+    # its start, which lies between the checkpoints
+    {"model.k": 3, "wta.expunge": "remove", "wta.expunge_cos": 0.0, "optim.ema_decay": 0.9, "optim.ema_start": 8,
+     "optim.ema_before_start": "hold", "wta.carry_h": "top1", "wta.carry_l": "top2"},
+])
+def test_resume_equals_uninterrupted_run(tmp_path, overrides):
+    cfg = resolve("smoke", {**overrides, "wta.z_l_noise": 0.01, "model.z_l_init": "fresh"})
     full = ListSink()
     train(cfg, full, tmp_path / "a")
     calls = iter(range(10**6))
@@ -128,6 +215,25 @@ def test_diverging_loss_raises(tmp_path):
     with pytest.raises(TrainingDiverged):
         train(cfg, ListSink(), tmp_path)
     assert not list(tmp_path.glob("step-*"))  # raised at the first log, before any checkpoint of NaN weights
+
+
+def test_pure_bf16_trains_on_cpu(tmp_path):
+    """precision bf16 (the faithful presets): parameters, pool state, EMA and optimiser states in bf16."""
+    cfg = resolve("smoke", {"model.k": 2, "precision": "bf16", "wta.loss_dtype": "logits", "wta.expunge": "remove",
+                            "optim.ema_decay": 0.9, "optim.ema_start": 2, "optim.ema_before_start": "hold"})
+    from trm_core.data import load_splits
+
+    run = Run(cfg, torch.device("cpu"), load_splits(cfg.data)[0])
+    for _ in range(4):
+        out = train_step(run)
+    assert torch.isfinite(out["loss"]) and out["chain_losses"].dtype == torch.bfloat16
+    assert run.pool.z_H.dtype == run.pool.z_L.dtype == torch.bfloat16
+    assert all(p.dtype == torch.bfloat16 for p in run.model.parameters())
+    assert all(p.dtype == torch.bfloat16 for p in run.ema.model.parameters())
+    states = [s for opt in (run.muon, run.adamw) for s in opt.state.values()]
+    assert states and all(v.dtype == torch.bfloat16 for s in states for v in s.values() if torch.is_tensor(v) and v.ndim)
+    final = train(cfg, ListSink(), tmp_path)  # the whole loop, with evaluation and a checkpoint
+    assert final["train/loss"] == final["train/loss"] and list(tmp_path.glob("step-*"))
 
 
 @pytest.mark.slow
