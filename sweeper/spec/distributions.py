@@ -129,6 +129,10 @@ def inverse(p: Param, value: Any, grid: bool) -> Any | None:
     x = min(max(x, lat.low), lat.high)
     if lat.kind == "int":
         x = round(x)
+    if lat.step is not None:  # a stepped range holds only low + k * step
+        k = (x - lat.low) / lat.step
+        if not math.isclose(k, round(k), abs_tol=1e-9):
+            return None
     got = forward(p, x, grid)
     return x if math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-12) else None
 

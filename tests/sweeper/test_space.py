@@ -222,3 +222,13 @@ def test_latent_of_gives_back_a_latent_for_each_reachable_value(tmp_path):
     assert params["halt.tau"].latent_of(2.0) is None  # beyond the truncated normal's reach
     assert params["optim.muon_wd"].latent_of(0.0123) is None  # not a multiple of q
     assert params["optim.adam_lr"].latent_of(-1.0) is None
+
+
+def test_latent_of_respects_steps_and_grids(tmp_path):
+    spec = spec_of(tmp_path, "method: random\nparameters: {optim.muon_ns_steps: 'range(1, 9, 2)', "
+                             "optim.muon_wd: 'range(0.0, 0.1, 0.025)'}\n")
+    steps, wd = spec.parameters
+    assert steps.latent_of(3) == 3 and steps.latent_of(2) is None
+    assert wd.latent_of(0.05) == pytest.approx(0.05) and wd.latent_of(0.06) is None
+    grid = spec_of(tmp_path, "parameters: {optim.muon_wd: {distribution: q_uniform, min: 0.01, max: 0.04, q: 0.01}}\n")
+    assert grid.parameters[0].latent_of(0.02, grid=True) == 0.02 and grid.parameters[0].latent_of(0.04, grid=True) is None
