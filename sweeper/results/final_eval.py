@@ -76,7 +76,7 @@ def run_final(cfg, ckpt: Path, work_dir: Path) -> dict[str, Any]:
     """Evaluate checkpoint `ckpt` in FINAL_MODES on the held-out puzzles of `cfg` (the trial's TrainConfig,
     device included); write the files above. Returns results.json's content."""
     from trm_core.checkpoint import load_model
-    from trm_core.data import load_splits
+    from trm_core.data import data_label, load_splits
     from trm_core.evaluation import evaluate
     from trm_core.trainer import pick_device
 
@@ -98,7 +98,8 @@ def run_final(cfg, ckpt: Path, work_dir: Path) -> dict[str, Any]:
     if res.tau_curve:
         plots.tau_curve(res.tau_curve, out / "plots" / "tau_curve.png")
     results = {"step": int(state.get("step", cfg.steps)), "checkpoint": str(ckpt), "rows": res.rows,
-               "tau_curve": res.tau_curve, "halting_histogram": hist, "meta": res.meta}
+               "tau_curve": res.tau_curve, "halting_histogram": hist,
+               "meta": {**res.meta, "data_label": data_label(cfg.data)}}
     write_json(out / RESULTS, results)
     return results
 

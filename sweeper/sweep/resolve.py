@@ -3,6 +3,8 @@ CPU/GPU shares a trial reserves. Deterministic, so a trial handed out again gets
 """
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any, Mapping
 
 from sweeper.errors import UserError
@@ -45,7 +47,11 @@ def trial_config(spec: SweepSpec, values: Mapping[str, Any], seed: int, preset: 
     overrides.update({p.name: p.values[0] for p in spec.parameters if p.kind == "constant"})
     overrides.update({key: normalise_value(key, value) for key, value in values.items()})
     overrides["seed"] = seed
-    return resolve(spec.base_preset or preset, overrides)
+    cfg = resolve(spec.base_preset or preset, overrides)
+    if cfg.data.path and not Path(cfg.data.path).is_absolute():
+        # Relative to where the sweep was started: trials run in Ray's working directories.
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=str(Path(cfg.data.path).resolve())))
+    return cfg
 
 
 def share(spec: SweepSpec, key: str, flat: Mapping[str, Any]) -> float:
