@@ -46,3 +46,28 @@ def describe(cls: type | None = None, prefix: str = "") -> list[tuple[str, str, 
         else:
             rows.append((f"{prefix}{f.name}", repr(val), docs.get(f.name, "")))
     return rows
+
+
+def preset_summary(name: str) -> str:
+    """The first sentence of the preset file's leading comment (each preset starts by saying what it is)."""
+    from trm_core.config import PRESET_DIR
+
+    lines = []
+    for line in (PRESET_DIR / f"{name}.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(lines)
+    end = text.find(". ")
+    return text if end < 0 else text[:end + 1]
+
+
+def preset_changes(name: str) -> tuple[str | None, dict[str, tuple[Any, Any]]]:
+    """(parent, {dotted key: (parent's value, this preset's value)}) over the fully resolved configs."""
+    from trm_core.config import flatten, preset_parent, resolve, to_dict
+
+    parent = preset_parent(name)
+    if parent is None:
+        return None, {}
+    mine, theirs = flatten(to_dict(resolve(name))), flatten(to_dict(resolve(parent)))
+    return parent, {k: (theirs[k], v) for k, v in mine.items() if theirs[k] != v}

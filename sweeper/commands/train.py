@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 @friendly
 def train(
-    preset: Annotated[str, typer.Option(help="Trainer preset: paper, paper-baseline, cpu-tiny, cpu-sweep, smoke.")] = "cpu-tiny",
+    preset: Annotated[str, typer.Option(help="Trainer preset (see `sweeper presets`): paper, paper-baseline, their -fixed variants, cpu-tiny, cpu-sweep, smoke.")] = "cpu-tiny",
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set model.k=4 (repeatable).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder (checkpoints, config, metrics.jsonl). Default: runs/<preset>-seed<seed>.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Resume the run in this folder from its newest intact checkpoint.")] = None,
@@ -54,10 +54,18 @@ def train(
 
 
 def presets() -> None:
-    """List the trainer presets and every config key with its default and meaning."""
-    from sweeper.commands.config_help import describe
+    """List the trainer presets (what each is; for a variant, the keys it changes in the preset it
+    inherits), then every config key with its default and meaning."""
+    from sweeper.commands.config_help import describe, preset_changes, preset_summary
     from trm_core.config import preset_names
 
-    typer.echo("presets: " + ", ".join(preset_names()))
+    typer.echo("presets:")
+    for name in preset_names():
+        typer.echo(f"  {name:22s} {preset_summary(name)}")
+        parent, changes = preset_changes(name)
+        if parent is not None:
+            diff = ", ".join(f"{k}={v!r}" for k, (_, v) in changes.items()) or "nothing"
+            typer.echo(f"  {'':22s}   differs from {parent} in: {diff}")
+    typer.echo("keys:")
     for key, default, doc in describe():
         typer.echo(f"  {key:26s} {default:>10s}  {doc}")
