@@ -82,10 +82,7 @@ def _corner_configs(spec: SweepSpec, preset: str) -> list[dict[str, Any]]:
     the baselines; resolved only when a share is an expression (a number needs no config)."""
     if not isinstance(spec.cpus, str) and not isinstance(spec.gpu, str):
         return [{}]
-    axes = []
-    for p in spec.swept:
-        values = p.grid_values() if p.enumerable and len(p.grid_values()) <= 16 else [p.low, p.high]
-        axes.append([(p.name, v) for v in values])
+    axes = [[(p.name, v) for v in p.corners(spec.method == "grid")] for p in spec.swept]
     corners = [dict(c) for c in itertools.islice(itertools.product(*axes), MAX_CORNERS)]
     corners += [{}] if spec.baseline is None else [dict(b) for b in spec.baseline]
     return [flatten(to_dict(trial_config(spec, c, spec.seeds[0], preset))) for c in corners]

@@ -22,9 +22,10 @@ def resolve_trial(spec: SweepSpec, handout: Mapping[str, Any], preset: str, has_
     cfg = to_dict(trial_config(spec, values, int(handout["seed"]), preset))
     flat = flatten(cfg)
     key = config_key(flat)
+    swept = [p.name for p in spec.swept]
     return TrialPlan(number=int(handout["number"]), seed=int(handout["seed"]), params=params, overrides=overrides,
-                     config=cfg, cpu=share(spec, "cpus", flat), gpu=share(spec, "resources.gpu", flat) if has_gpu else 0.0,
-                     baseline=key in baseline_keys, config_key=key, label=config_label(flat, [p.name for p in spec.swept]))
+                     values={k: flat[k] for k in swept}, config=cfg, cpu=share(spec, "cpus", flat), gpu=share(spec, "resources.gpu", flat) if has_gpu else 0.0,
+                     baseline=key in baseline_keys, config_key=key, label=config_label(flat, swept))
 
 
 def resolve_profile(spec: SweepSpec, has_gpu: bool) -> tuple[str, str]:

@@ -110,7 +110,7 @@ def make_tuner(req: RunRequest, session: Session):
     trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup), _resources)
     shutil.rmtree(sweep.ray_storage, ignore_errors=True)  # an earlier session's scratch (see module doc)
     tune_config = tune.TuneConfig(
-        search_alg=SweepSearcher(broker, session), scheduler=make_scheduler(plan.spec, plan.max_t),
+        search_alg=SweepSearcher(broker, session), scheduler=make_scheduler(plan.spec, plan.max_t, broker.histories()),
         num_samples=max(plan.total - broker.finished_count(), 1),
         max_concurrent_trials=req.concurrency or plan.spec.concurrency, reuse_actors=True,
         trial_name_creator=_name, trial_dirname_creator=_name)

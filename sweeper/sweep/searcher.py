@@ -19,6 +19,7 @@ from sweeper.sweep.study import StudyBroker
 from sweeper.sweep.sweepdir import SweepDir
 from sweeper.sweep.resolve import resolve_trial
 from sweeper.sweep.trial import TrialPlan
+from sweeper.sweep.wandb_hyperband import WandbHyperband
 from sweeper.util.files import read_json
 
 
@@ -116,14 +117,23 @@ class KeepBaselinesMedian(_KeepBaselines, MedianStoppingRule):
     pass
 
 
-def make_scheduler(spec: SweepSpec, max_t: int):
-    """The spec's scheduler; one report per evaluation (`evals`), so grace_period and max_t count evaluations."""
+class KeepBaselinesWandb(_KeepBaselines, WandbHyperband):
+    pass
+
+
+def make_scheduler(spec: SweepSpec, max_t: int, histories: dict[int, list[float]] | None = None):
+    """The spec's scheduler; one report per evaluation (`evals`), so grace_period, max_t and W&B's bands count
+    evaluations. `histories` (trial number -> metric values in report order, from the journal) let W&B's
+    rule count the trials of earlier sessions, as W&B's controller does."""
     from ray.tune.schedulers import FIFOScheduler, HyperBandScheduler
 
     s = spec.scheduler
     if s is None:
         return FIFOScheduler()
     metric, mode = metric_mode(spec)
+    if s.type == "wandb_hyperband":
+        return KeepBaselinesWandb(metric=metric, mode=mode, bands=s.rungs, eta=s.reduction_factor, strict=s.strict,
+                                  time_attr="evals", histories=histories)
     if s.type == "asha":
         return KeepBaselinesASHA(time_attr="evals", metric=metric, mode=mode, max_t=max_t,
                                  grace_period=s.grace_period, reduction_factor=s.reduction_factor, brackets=s.brackets)

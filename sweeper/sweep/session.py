@@ -83,7 +83,7 @@ class Session:
             h.sweep_started(self.info, self.info.resumed)
 
     def planned(self, trial_id: str, trial: TrialPlan) -> None:
-        self.rows[trial_id] = {"number": trial.number, "seed": trial.seed, "params": trial.params,
+        self.rows[trial_id] = {"number": trial.number, "seed": trial.seed, "params": trial.values,
                                "need": {"cpu": trial.cpu, "gpu": trial.gpu}, "state": "PENDING"}
 
     def trial_started(self, trial) -> None:
@@ -162,7 +162,7 @@ class Session:
                                 counts=summary["counts"], driver=None)
         for h in self.req.hooks:
             h.sweep_ended(self.info, status, reason)
-        best = summary["best"][0] if summary["best"] else None
+        best = {**summary["best"][0], "params": space.shown_values(self.spec, summary["best"][0])} if summary["best"] else None
         return SweepOutcome(status=status, reason=reason, counts=summary["counts"], best=best)
 
     def write_report(self) -> None:
@@ -180,7 +180,7 @@ class Session:
         row = self.rows.get(trial.trial_id)
         if row is None:
             plan = TrialPlan.from_ray(trial.config)
-            row = self.rows[trial.trial_id] = {"number": plan.number, "seed": plan.seed, "params": plan.params,
+            row = self.rows[trial.trial_id] = {"number": plan.number, "seed": plan.seed, "params": plan.values,
                                                "need": {"cpu": plan.cpu, "gpu": plan.gpu}}
         if trial.last_result:
             row["last"] = {k: v for k, v in trial.last_result.items() if isinstance(v, (int, float, str))}

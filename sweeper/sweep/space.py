@@ -104,3 +104,9 @@ def trainer_values(spec: SweepSpec, params: Mapping[str, Any]) -> dict[str, Any]
     swept, grid = {p.name: p for p in spec.swept}, spec.method == "grid"
     return {key: normalise_value(key, swept[key].value(value, grid) if key in swept else value)
             for key, value in params.items()}
+
+
+def shown_values(spec: SweepSpec, row: dict[str, Any]) -> dict[str, Any]:
+    """A journal row's trainer values (its params through trainer_values, baseline overrides on top): what
+    tables show, since a latent param (a probability) means nothing to a reader."""
+    return {**trainer_values(spec, row.get("params") or {}), **(row.get("overrides") or {})}

@@ -24,8 +24,8 @@ def status(sweep: SweepDir, spec: SweepSpec) -> dict[str, Any]:
     metrics = [m.name for m in spec.metrics]
     trials = study.load_trials(sweep.journal, spec.name)
     summary = study.describe(trials, metrics, space.directions(spec))
-    rows = {r["number"]: {**r, "value": next(iter(r["values"].values()), None), "note": r.get("reason") or ""}
-            for r in study.rows(trials, metrics)}
+    rows = {r["number"]: {**r, "params": space.shown_values(spec, r), "value": next(iter(r["values"].values()), None),
+                          "note": r.get("reason") or ""} for r in study.rows(trials, metrics)}
     running = sweep.is_locked()
     live = read_json(sweep.live_file) if running else None
     for r in (live or {}).get("rows", []):
@@ -41,7 +41,7 @@ def status(sweep: SweepDir, spec: SweepSpec) -> dict[str, Any]:
     if status_word == "running" and not running:
         status_word = "stopped (its driver died; `sweeper resume` continues it)"
     return {"name": sweep.name, "status": status_word, "reason": state.get("reason"), "total": state.get("total"),
-            "counts": summary["counts"], "best": summary["best"][:1], "rows": sorted(rows.values(), key=lambda r: r["number"]),
+            "counts": summary["counts"], "best": [{**b, "params": space.shown_values(spec, b)} for b in summary["best"][:1]], "rows": sorted(rows.values(), key=lambda r: r["number"]),
             "running": running, "driver": state.get("driver"), "path": str(sweep.path), "metric": metrics[0]}
 
 

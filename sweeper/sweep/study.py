@@ -115,6 +115,11 @@ class StudyBroker:
         """Trials that ended (COMPLETE, PRUNED or FAIL)."""
         return sum(t.state in FINISHED_STATES for t in self.study.get_trials(deepcopy=False))
 
+    def histories(self) -> dict[int, list[float]]:
+        """Trial number -> its reported values of the (first) metric, in report order, from the journal."""
+        return {t.number: [v for _, v in sorted(t.intermediate_values.items())]
+                for t in self.study.get_trials(deepcopy=False) if t.intermediate_values}
+
     def enqueue_baselines(self) -> None:
         """Enqueue each baseline (first seed) once; later seeds follow through the group logic."""
         present = {t.user_attrs.get("baseline") for t in self.study.get_trials(deepcopy=False)}
@@ -207,40 +212,31 @@ class StudyBroker:
 def baseline_points(spec: SweepSpec, base: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The baselines as Optuna params plus overrides.
 
-    `base` is the flattened base TrainConfig (preset + overrides), which fills swept keys a baseline
-    leaves out (the default baseline is the base config itself). Values a distribution cannot hold
-    (e.g. a categorical without the base value) go to `overrides`, applied on top of the params.
+    `base` is the flattened base TrainConfig (preset + overrides), which fills swept keys a baseline leaves
+    out (the default baseline is the base config itself). A baseline value is recorded as the latent that
+    gives it (Param.latent_of: the value itself for most distributions, a probability for W&B's normal,
+    beta, ...); a value the space cannot give (a categorical without the base value, say) is recorded as a
+    stand-in latent and run through `overrides`, applied on top of the params.
     """
-    dists = space.build_distributions(spec)
+    dists, grid = space.build_distributions(spec), spec.method == "grid"
     out = []
     for entry in spec.baseline if spec.baseline is not None else ({},):
         params, overrides = {}, dict(entry)
-        for name, dist in dists.items():
-            value = entry.get(name, base.get(name))
-            if _holds(dist, value):
-                params[name] = value
+        for p in spec.swept:
+            value = entry.get(p.name, base.get(p.name))
+            latent = p.latent_of(value, grid)
+            if latent is not None:
+                params[p.name] = latent
             else:  # Optuna needs every param (GridSampler refuses gaps): record a stand-in, run `value`
-                params[name] = _stand_in(dist, value)
-                overrides[name] = value
+                params[p.name] = _stand_in(dists[p.name])
+                overrides[p.name] = value
         out.append({"params": params, "overrides": overrides})
     return out
 
 
-def _holds(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
-    if isinstance(dist, optuna.distributions.CategoricalDistribution):
-        return value in dist.choices
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if isinstance(dist, optuna.distributions.IntDistribution) and int(value) != value:
-        return False
-    return dist.low <= value <= dist.high
-
-
-def _stand_in(dist: optuna.distributions.BaseDistribution, value: Any) -> Any:
+def _stand_in(dist: optuna.distributions.BaseDistribution) -> Any:
     if isinstance(dist, optuna.distributions.CategoricalDistribution):
         return dist.choices[0]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return type(dist.low)(min(max(value, dist.low), dist.high))
     return dist.low
 
 
@@ -260,8 +256,8 @@ def describe(trials: list[optuna.trial.FrozenTrial], spec_metrics: list[str], di
 def _row(t: optuna.trial.FrozenTrial, metrics: list[str]) -> dict[str, Any]:
     values = t.values or ([t.intermediate_values[max(t.intermediate_values)]] if t.intermediate_values else [])
     return {"number": t.number, "state": t.state.name, "params": dict(t.params),
-            "seed": t.user_attrs.get("seed"), "values": dict(zip(metrics, values)),
-            "reason": t.user_attrs.get("reason")}
+            "overrides": dict(t.user_attrs.get("overrides") or {}), "seed": t.user_attrs.get("seed"),
+            "values": dict(zip(metrics, values)), "reason": t.user_attrs.get("reason")}
 
 
 def rows(trials: list[optuna.trial.FrozenTrial], metrics: list[str]) -> list[dict[str, Any]]:

@@ -125,7 +125,7 @@ def _run_locked(plan: TrialPlan, setup: TrialSetup, work: Path) -> None:
     write_json(work / "trial.json", {"plan": dataclasses.asdict(plan), "ray_trial_id": trial_id,
                                      "config": to_dict(cfg), "device": cfg.device, "threads": cfg.threads})
     ctx = TrialContext(sweep_name=setup.sweep_name, sweep_dir=sweep_dir, number=plan.number, trial_id=trial_id,
-                       seed=plan.seed, params=dict(plan.params), config=to_dict(cfg), work_dir=work,
+                       seed=plan.seed, params=dict(plan.values), config=to_dict(cfg), work_dir=work,
                        resumed=log.attempt["resumed_from_step"] > 0, label=plan.label, config_key=plan.config_key)
     log.start()
     faults.install_checkpoint_hook(setup.sweep_dir, plan.number)

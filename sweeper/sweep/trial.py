@@ -35,6 +35,9 @@ class TrialPlan:
     """The swept parameters as the sampler drew them (Optuna's view)."""
     overrides: dict[str, Any]
     """Baseline values a distribution cannot hold; applied on top of `params`."""
+    values: dict[str, Any]
+    """The swept keys' trainer values (what `params` mean: equal to them except for W&B's latent
+    distributions, whose params are probabilities)."""
     config: dict[str, Any]
     """The resolved TrainConfig (trm_core.config.to_dict), before the worker's device/threads/cache."""
     cpu: float
