@@ -91,13 +91,14 @@ def estimate(base: dict, runs: list[tuple[str, dict]], args, window_s: float, de
         per_step.append(step_s)
         overhead.append(probes[prec]["warmup_s"] + evals * step_s)
     left = deadline - time.monotonic()
-    fit = int((left - sum(overhead)) / (len(args.seeds) * sum(per_step)))
+    n_seeds = len(args.seeds)
+    fit = int((0.9 * left - n_seeds * sum(overhead)) / (n_seeds * sum(per_step)))  # 10% margin for estimate error
     steps = min(args.steps, fit)
-    total = len(args.seeds) * (sum(overhead) + steps * sum(per_step))
-    print(f"estimate: {len(runs)} variants x {len(args.seeds)} seed(s) x {steps} steps ~ {total / 60:.1f} min "
+    total = n_seeds * (sum(overhead) + steps * sum(per_step))
+    print(f"estimate: {len(runs)} variants x {n_seeds} seed(s) x {steps} steps ~ {total / 60:.1f} min "
           f"(budget left {left / 60:.1f} min; {fit} steps would fit)")
     return {"probes": probes, "steps_that_fit": fit, "steps": steps, "estimated_s": total, "budget_left_s": left,
-            "per_run_s": total / len(args.seeds) / len(runs)}
+            "per_run_s": total / n_seeds / len(runs)}
 
 
 def run_variant(args, base: dict, name: str, over: dict, seed: int, steps: int) -> dict:
@@ -175,17 +176,18 @@ def main() -> None:
         base |= {"data.source": "builtin", "data.n_test": args.eval_puzzles}
         label = "shipped puzzles (data.source=builtin), not Sudoku-Extreme"
     base["eval_puzzles"] = args.eval_puzzles
+    if args.steps < 1 or args.budget_min <= 0 or args.eval_puzzles < 1:
+        fail("--steps, --budget-min and --eval-puzzles must be positive")
     notes: list[str] = []
-    try:
-        k = resolve(args.preset, base).model.k
-        runs = variants(usable_keys(args.preset, notes), k, notes)
-    except ConfigError as e:
-        fail(str(e))
     report = {"schema": 1, "script": "benchmarks/gpu_ablation.py", "mode": "cpu-smoke" if args.cpu_smoke else "gpu",
               "preset": args.preset, "data": label, "seeds": args.seeds, "keys": [list(x) for x in KEYS],
               "notes": notes, "env": bl.env_info(), "complete": False, "rows": []}
-    print(f"ablation of {args.preset} on {label}: {', '.join(name for name, _ in runs)}")
-    report["estimate"] = est = estimate(base, runs, args, window_s, deadline)
+    try:  # a bad preset, key or data folder is one line, not a traceback
+        runs = variants(usable_keys(args.preset, notes), resolve(args.preset, base).model.k, notes)
+        print(f"ablation of {args.preset} on {label}: {', '.join(name for name, _ in runs)}")
+        report["estimate"] = est = estimate(base, runs, args, window_s, deadline)
+    except ConfigError as e:
+        fail(str(e))
     bl.write_json(args.out, report)
     if est["steps"] < args.min_steps:
         fail(f"only {est['steps']} steps per variant fit in --budget-min {args.budget_min:g} "
