@@ -40,6 +40,7 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print the plan; start nothing.")] = False,
     root: RootOpt = None,
     tracking_uri: TrackingOpt = None,
+    warm_start: Annotated[Optional[str], typer.Option("--warm-start", help="Seed the search with the finished trials of this earlier sweep (same parameters and distributions).")] = None,
 ) -> None:
     """Run a sweep (or resume it, if a sweep of that name exists)."""
     if dry_run:
@@ -51,7 +52,7 @@ def run(
     if existed:
         typer.echo(f"sweep '{sweep.name}' exists: resuming it", err=True)
     try:
-        _execute(sweep, sweep_spec, address, concurrency, tracking_uri)
+        _execute(sweep, sweep_spec, address, concurrency, tracking_uri, warm_start)
     except typer.Exit:  # the sweep ran; its exit code says how it ended
         raise
     except Exception:
@@ -91,14 +92,14 @@ def resume(
     _execute(sweep, spec, address, None, tracking_uri)
 
 
-def _execute(sweep, spec, address, concurrency, tracking_uri=None) -> None:
+def _execute(sweep, spec, address, concurrency, tracking_uri=None, warm_start=None) -> None:
     from sweeper.sweep.runner import RunRequest, run_sweep
 
     for note in getattr(spec, "notes", ()):
         typer.echo(note, err=True)
     hooks, factories = extensions(spec, sweep, tracking_uri)
     out = run_sweep(RunRequest(sweep=sweep, spec=spec, address=address, concurrency=concurrency,
-                               hooks=hooks, sink_factories=factories))
+                               hooks=hooks, sink_factories=factories, warm_start=warm_start))
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(out.counts.items())) or "no trials"
     typer.echo(f"sweep '{sweep.name}' {out.status}: {counts}" + (f" ({out.reason})" if out.reason else ""), err=True)
     if out.best:

@@ -47,6 +47,8 @@ class RunRequest:
     """Draw the live table on a terminal."""
     console: Any = None
     """rich Console for output (default: stderr)."""
+    warm_start: str | None = None
+    """--warm-start: seed the study with this sweep's finished trials (wins over the spec's warm_start)."""
 
 
 def run_sweep(req: RunRequest) -> SweepOutcome:
@@ -104,6 +106,7 @@ def make_tuner(req: RunRequest, session: Session):
 
     plan, sweep = session.plan, req.sweep
     broker = StudyBroker(sweep, plan.spec, plan.total, list(plan.baselines))
+    _warm_start(req, session, broker)
     broker.enqueue_baselines()
     setup = TrialSetup(sweep_name=sweep.name, sweep_dir=str(sweep.path),
                        cache_dir=str(cache_root(DataConfig()).resolve()), sink_factories=tuple(req.sink_factories))
@@ -118,6 +121,23 @@ def make_tuner(req: RunRequest, session: Session):
                                 verbose=0, failure_config=tune.FailureConfig(max_failures=plan.spec.trial_retries),
                                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
     return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
+
+
+def _warm_start(req: RunRequest, session: Session, broker: StudyBroker) -> None:
+    """Seed the study with another sweep's finished trials (once), and say so; see sweeper.sweep.warm_start."""
+    from sweeper.sweep.study import config_of, is_foreign
+    from sweeper.sweep.warm_start import seed_study
+
+    ws = req.spec.warm_start
+    name, skip = (req.warm_start, False) if req.warm_start else (ws.sweep, ws.skip_existing) if ws else (None, False)
+    if name is None:
+        return
+    added, left = seed_study(broker.study, req.spec, SweepDir.at(name, req.sweep.root))
+    if added or left:
+        session.view.say(f"warm start: {added} finished trial(s) of sweep '{name}' seed the study"
+                         + (f" ({left} outside this sweep's ranges left out)" if left else ""))
+    if skip:
+        broker.skip = frozenset(config_of(t) for t in broker.study.get_trials(deepcopy=False) if is_foreign(t))
 
 
 def _resources(config: dict) -> dict[str, float]:

@@ -19,6 +19,7 @@ the next driver start (`repair_journal`), before Optuna appends after it and mak
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import warnings
@@ -37,6 +38,8 @@ from sweeper.sweep.sweepdir import SweepDir
 from sweeper.util.files import now
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+FOREIGN = "warm_start"
+"""User attribute of a trial a warm start imported from another sweep (sweeper.sweep.warm_start)."""
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -58,12 +61,14 @@ def open_study(journal: Path, spec: SweepSpec, create: bool = True) -> optuna.St
 
 
 def load_trials(journal: Path, name: str) -> list[optuna.trial.FrozenTrial]:
-    """Every trial of sweep `name`, read-only (safe while a driver appends to the journal)."""
+    """Every trial of sweep `name` (not those a warm start imported), read-only (safe while a driver
+    appends to the journal)."""
     if not Path(journal).is_file():
         return []
     storage = JournalStorage(JournalFileBackend(str(journal)))
     try:
-        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+        return [t for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+                if not is_foreign(t)]
     except KeyError:
         return []
     except ValueError as e:  # json.JSONDecodeError: a torn record in the middle of the file
@@ -93,8 +98,11 @@ def repair_journal(journal: Path) -> Path | None:
 class StudyBroker:
     """Hands out (number, params, seed, baseline) for new Ray trials and records how they ended."""
 
-    def __init__(self, sweep: SweepDir, spec: SweepSpec, total: int, baselines: list[dict[str, Any]]):
+    def __init__(self, sweep: SweepDir, spec: SweepSpec, total: int, baselines: list[dict[str, Any]],
+                 skip: frozenset[str] = frozenset()):
         self.sweep, self.spec, self.total = sweep, spec, total
+        self.skip = skip
+        """Configurations (warm_start.config_of) that ran in the warm-start sweep and are not run again."""
         self.journal = sweep.journal
         self.baselines = baselines
         """Per baseline: {'params': Optuna params, 'overrides': dotted keys applied on top}."""
@@ -111,9 +119,13 @@ class StudyBroker:
             self._study = open_study(self.journal, self.spec)
         return self._study
 
+    def own(self) -> list[optuna.trial.FrozenTrial]:
+        """This sweep's trials (without those a warm start imported)."""
+        return [t for t in self.study.get_trials(deepcopy=False) if not is_foreign(t)]
+
     def finished_count(self) -> int:
         """Trials that ended (COMPLETE, PRUNED or FAIL)."""
-        return sum(t.state in FINISHED_STATES for t in self.study.get_trials(deepcopy=False))
+        return sum(t.state in FINISHED_STATES for t in self.own())
 
     def histories(self) -> dict[int, list[float]]:
         """Trial number -> its reported values of the (first) metric, in report order, from the journal."""
@@ -122,7 +134,7 @@ class StudyBroker:
 
     def enqueue_baselines(self) -> None:
         """Enqueue each baseline (first seed) once; later seeds follow through the group logic."""
-        present = {t.user_attrs.get("baseline") for t in self.study.get_trials(deepcopy=False)}
+        present = {t.user_attrs.get("baseline") for t in self.own()}
         for i, b in enumerate(self.baselines):
             if i not in present:
                 self.study.enqueue_trial(b["params"], user_attrs={"baseline": i, "seed": self.spec.seeds[0],
@@ -130,15 +142,19 @@ class StudyBroker:
 
     def next_trial(self) -> dict[str, Any] | None:
         """The next trial to run, or None when the sweep has all its trials."""
-        trials = self.study.get_trials(deepcopy=False)
-        orphan = next((t for t in trials if t.state == TrialState.RUNNING and t.number not in self.owned), None)
-        if orphan is not None:
-            return self._handout(self._live(orphan.number))
-        if sum(t.state != TrialState.WAITING for t in trials) >= self.total:
-            return None
-        if not any(t.state == TrialState.WAITING for t in trials):
-            self._enqueue_missing_seed(trials)
-        return self._handout(self.study.ask(space.build_distributions(self.spec)))
+        while True:
+            trials = self.own()
+            orphan = next((t for t in trials if t.state == TrialState.RUNNING and t.number not in self.owned), None)
+            if orphan is not None:
+                return self._handout(self._live(orphan.number))
+            if sum(t.state != TrialState.WAITING for t in trials) >= self.total:
+                return None
+            if not any(t.state == TrialState.WAITING for t in trials):
+                self._enqueue_missing_seed(trials)
+            handout = self._handout(self.study.ask(space.build_distributions(self.spec)))
+            if not self.skip or config_of(self._live(handout["number"])) not in self.skip:
+                return handout
+            self.finish(handout["number"], "PRUNED", None, "ran already in the warm-start sweep (skip_existing)")
 
     def _enqueue_missing_seed(self, trials: list[optuna.trial.FrozenTrial]) -> None:
         groups: dict[int, list[optuna.trial.FrozenTrial]] = {}
@@ -263,3 +279,14 @@ def _row(t: optuna.trial.FrozenTrial, metrics: list[str]) -> dict[str, Any]:
 def rows(trials: list[optuna.trial.FrozenTrial], metrics: list[str]) -> list[dict[str, Any]]:
     """One plain dict per trial (number, state, params, seed, values, reason)."""
     return [_row(t, metrics) for t in trials]
+
+
+def is_foreign(trial: Any) -> bool:
+    """True for a trial a warm start imported (it informs the sampler, it is not this sweep's)."""
+    return FOREIGN in trial.user_attrs
+
+
+def config_of(trial: Any) -> str:
+    """What makes two trials the same run: their params (with overrides) and seed."""
+    attrs = trial.user_attrs
+    return json.dumps([trial.params, attrs.get("overrides") or {}, attrs.get("seed")], sort_keys=True, default=str)
