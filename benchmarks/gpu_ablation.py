@@ -34,8 +34,12 @@ KEYS = (
     ("data.permute_blank", True, False, "the reference's augmentation permutes tokens 1-9, swapping blank and a digit"),
     ("wta.expunge", "remove", "reset", "a near-duplicate chain is removed until its slot refills (reference) "
                                        "vs re-initialised"),
+    ("wta.loss_dtype", "logits", "fp32", "per-chain losses (winner pick and loss) in the logits' dtype, bf16 "
+                                         "(reference) vs fp32"),
 )
-"""(dotted key, reference value, fixed value, what differs)."""
+"""(dotted key, reference value, fixed value, what differs): the keys in which trm_core's paper-baseline
+(reference-faithful) and paper-baseline-fixed presets differ. Keys both share (optim.ema_before_start) come
+from --preset."""
 
 
 def usable_keys(preset: str, notes: list[str]) -> list[tuple]:

@@ -3,6 +3,7 @@ agreement) and the report they write into. The parts that run child processes ar
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import tempfile
 import time
@@ -24,6 +25,7 @@ class Check:
         self.report = {
             "schema": 1, "script": "benchmarks/gpu_check.py", "mode": "cpu-smoke" if smoke else "gpu",
             "budget_s": budget_s, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": False,
+            "plan": dataclasses.asdict(plan),
             "data": "(a), (b): shipped puzzles (data.source=builtin), not Sudoku-Extreme; (c): the eval preset's",
             "env": bl.env_info(),
             "flops_per_chain_step": bl.FLOPS_FORMULA, "matmul": None,
