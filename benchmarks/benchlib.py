@@ -131,17 +131,26 @@ def env_info() -> dict:
             "numpy": _version("numpy"), "numba": _version("numba"), "cpu_count": os.cpu_count(),
             "yaml": "stand-in (PyYAML not installed)" if getattr(sys.modules.get("yaml"), "STANDIN", False)
             else f"PyYAML {_version('PyYAML')}", "device": "cuda" if cuda else "cpu"}
-    with warnings.catch_warnings():  # torch >= 2.9 warns that allow_tf32 gives way to fp32_precision
-        warnings.simplefilter("ignore")
-        info["tf32"] = {"float32_matmul_precision": torch.get_float32_matmul_precision(),
-                        "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-                        "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
-                        "cuda.matmul.fp32_precision": getattr(torch.backends.cuda.matmul, "fp32_precision", None)}
+    info["tf32"] = {"float32_matmul_precision": _read(torch.get_float32_matmul_precision),
+                    "cuda.matmul.allow_tf32": _read(lambda: torch.backends.cuda.matmul.allow_tf32),
+                    "cudnn.allow_tf32": _read(lambda: torch.backends.cudnn.allow_tf32),
+                    "cuda.matmul.fp32_precision": _read(lambda: torch.backends.cuda.matmul.fp32_precision)}
     if cuda:
         props = torch.cuda.get_device_properties(0)
         info.update(gpu_name=props.name, gpu_total_gib=props.total_memory / 2**30, gpu_count=torch.cuda.device_count(),
                     capability=f"{props.major}.{props.minor}", cudnn=torch.backends.cudnn.version())
     return info
+
+
+def _read(get: Callable[[], object]) -> object:
+    """A setting, or why it could not be read (torch >= 2.9 moves TF32 control to fp32_precision and warns
+    about, or may refuse, the old allow_tf32 flags; torch < 2.9 has no fp32_precision)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return get()
+        except Exception as e:
+            return f"unreadable: {type(e).__name__}: {e}"[:200]
 
 
 def _version(dist: str) -> str | None:
