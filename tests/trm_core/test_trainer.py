@@ -152,6 +152,21 @@ def test_cosine_schedule_without_warmup():
     assert lr_scale(0, 100, warmup=10) == 0.1 and abs(lr_scale(100, 100, floor=0.1) - 0.1) < 1e-12
 
 
+def test_a_checkpoint_from_before_chain_removal_loads_with_every_chain_alive():
+    cfg = resolve("smoke", {"model.k": 2, "wta.expunge": "remove"})
+    from trm_core.data import load_splits
+
+    train_set = load_splits(cfg.data)[0]
+    run = Run(cfg, torch.device("cpu"), train_set)
+    train_step(run)
+    state = run.state_dict()
+    del state["pool"]["alive"]  # what a checkpoint written before the option existed holds
+    resumed = Run(cfg, torch.device("cpu"), train_set)
+    resumed.load_state_dict(state)
+    assert resumed.pool.alive.all()  # every chain alive: the only state such a run could be in
+    assert torch.equal(resumed.pool.z_L, run.pool.z_L) and resumed.step == run.step
+
+
 def test_ema_hold_keeps_the_initial_weights_until_its_start_and_tracks_after():
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 3)
