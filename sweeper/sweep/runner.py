@@ -100,7 +100,7 @@ def _start_session(req: RunRequest, plan: SweepPlan) -> Session:
 def make_tuner(req: RunRequest, session: Session):
     """A fresh Tuner over the sweep's study: our searcher, the spec's scheduler, one session's experiment."""
     from sweeper.sweep.searcher import SweepSearcher, make_scheduler
-    from sweeper.sweep.trainable import TrialSetup, run_trial
+    from sweeper.sweep.trainable import TrialSetup, run_trial, trial_resources
     from trm_core.config import DataConfig
     from trm_core.data import cache_root
 
@@ -110,7 +110,7 @@ def make_tuner(req: RunRequest, session: Session):
     broker.enqueue_baselines()
     setup = TrialSetup(sweep_name=sweep.name, sweep_dir=str(sweep.path),
                        cache_dir=str(cache_root(DataConfig()).resolve()), sink_factories=tuple(req.sink_factories))
-    trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup), _resources)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup), trial_resources)
     shutil.rmtree(sweep.ray_storage, ignore_errors=True)  # an earlier session's scratch (see module doc)
     tune_config = tune.TuneConfig(
         search_alg=SweepSearcher(broker, session), scheduler=make_scheduler(plan.spec, plan.max_t, broker.histories()),
@@ -138,10 +138,6 @@ def _warm_start(req: RunRequest, session: Session, broker: StudyBroker) -> None:
                          + (f" ({left} outside this sweep's ranges left out)" if left else ""))
     if skip:
         broker.skip = frozenset(config_of(t) for t in broker.study.get_trials(deepcopy=False) if is_foreign(t))
-
-
-def _resources(config: dict) -> dict[str, float]:
-    return {"cpu": config["cpu"], "gpu": config["gpu"]}
 
 
 def _name(trial) -> str:

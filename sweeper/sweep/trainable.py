@@ -88,6 +88,12 @@ class RayReportSink:
             self.send(self.final)
 
 
+def trial_resources(config: dict[str, Any]) -> dict[str, float]:
+    """What Ray reserves for a trial: the shares its plan carries. (Defined here, not in the runner: Ray ships
+    this function to the worker with the trainable, and the worker must not import the driver's modules.)"""
+    return {"cpu": config["cpu"], "gpu": config["gpu"]}
+
+
 def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     """The Ray Tune function trainable (bind `setup` with tune.with_parameters)."""
     from filelock import FileLock, Timeout
@@ -203,26 +209,35 @@ def _keep_final_checkpoint(ckpt_root: Path) -> None:
 def _disk_full(setup: TrialSetup, log: TrialLog, error: OSError) -> None:
     """A full or read-only disk is not the trial's fault: failing it would lose it for good (failed trials are
     not rerun). Ask the driver for a graceful stop instead and wait in place (the trial stays RUNNING, so
-    it resumes from its last complete checkpoint). The request is the stop-request file, made without
-    needing free space (an empty file) where possible."""
+    it resumes from its last complete checkpoint). The stop request carries the reason where there is room
+    for it, else it is an empty file (the driver reads that as 'disk full'); where not even that can be
+    made (a read-only disk), the trial fails after all."""
     import os
+
+    from sweeper.sweep.sweepdir import SweepDir
 
     where = f" ({error.filename})" if error.filename else ""
     reason = (f"trial {log.work.name}: {os.strerror(error.errno).lower()}{where}; free space (or make the sweep "
               f"folder writable), then `sweeper resume {setup.sweep_name}`")
+    sweep = SweepDir(Path(setup.sweep_dir).parent, setup.sweep_name)
     try:
-        stop_file = Path(setup.sweep_dir) / "stop-request"
-        if not stop_file.exists():
-            stop_file.touch()  # no data to write: works on a full disk (not on a read-only one)
-        log.say(reason)
-        log.end("disk_error", reason=reason)
+        if not sweep.stop_file.exists():
+            try:
+                sweep.request_stop(reason)
+            except OSError:
+                sweep.stop_file.touch()  # no data to write: works on a full disk (not on a read-only one)
     except OSError:
-        if not (Path(setup.sweep_dir) / "stop-request").exists():
-            log.fail(reason)
-            raise error from None
-    _wait_to_be_ended(log, reason)
-    log.fail(reason)
-    raise error
+        log.fail(reason)
+        raise error from None
+    try:
+        log.end("disk_error", reason=reason)
+    except OSError:  # no room even for this record: the driver does not wait for it (see Session.stop)
+        pass
+    try:
+        _wait_to_be_ended(log, reason)
+    except RuntimeError:
+        log.fail(reason)
+        raise
 
 
 def _wait_to_be_ended(log: TrialLog, why: str) -> None:

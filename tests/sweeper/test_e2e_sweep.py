@@ -92,10 +92,12 @@ def test_four_quarter_gpu_trials_share_one_logical_gpu_at_once(tmp_path):
         spans.append((ends[-1]["start"], ends[-1]["end"]))
     assert len(spans) == 4
     assert max(s for s, _ in spans) < min(e for _, e in spans), f"trials did not overlap: {spans}"
-    # The extension points: every trial's extra sink saw its evaluations and was closed; the driver
+    # The extension points: every trial's extra sink saw its evaluations, the final evaluation's metrics,
+    # and was closed; the driver
     # hooks saw the sweep start, four trials start and end COMPLETE, and the sweep end.
     for d in sorted(sweep.trials.glob("t*")):
-        assert [r["kind"] for r in read_jsonl(d / "filesink.jsonl")][-2:] == ["eval", "close"]
+        seen = read_jsonl(d / "filesink.jsonl")  # the last evaluation, the final evaluation's metrics, close
+        assert [r["kind"] for r in seen][-3:] == ["eval", "log", "close"] and seen[-2]["step"] == 36
     # Each trial was resolved once, in the driver, building exactly one TrainConfig.
     assert sorted(read_json(sweep.path / "resolutions.json")) == [[n, 1] for n in range(4)]
     events = [r["event"] for r in read_jsonl(sweep.path / "hooks.jsonl")]
