@@ -47,7 +47,9 @@ def open_study(journal: Path, spec: SweepSpec, create: bool = True) -> optuna.St
     """The sweep's study in `journal` (created if missing and `create`).
 
     The sampler is reseeded with sampler_seed + the number of trials already in the study, so a
-    resumed sweep does not replay the random draws of its first session.
+    resumed sweep does not replay the random draws of its first session. Not a grid: GridSampler's seed
+    is the order of its grid, which it indexes by trial number, so a new seed in a later session would
+    hand a new trial a grid point an earlier trial already has (and skip another).
     """
     storage = JournalStorage(JournalFileBackend(str(journal)))
     if not create:
@@ -55,7 +57,7 @@ def open_study(journal: Path, spec: SweepSpec, create: bool = True) -> optuna.St
     study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True,
                                 directions=space.directions(spec),
                                 sampler=optuna.samplers.RandomSampler(seed=spec.sampler_seed))
-    seed = (spec.sampler_seed + len(study.get_trials(deepcopy=False))) % 2**32
+    seed = spec.sampler_seed if spec.method == "grid" else (spec.sampler_seed + len(study.get_trials(deepcopy=False))) % 2**32
     study.sampler = space.make_sampler(spec, seed=seed)
     return study
 
