@@ -63,7 +63,8 @@ def main() -> None:
     peak = matmul_rate(device, dtype, 8192 if device.type == "cuda" else 1024)
     rows = []
     for name, preset, over in cases:
-        cfg = resolve(preset, {**over, "compile": args.compile, "data.n_train": 2000, "data.n_test": 10})
+        cfg = resolve(preset, {**over, "compile": args.compile, "data.source": "builtin", "data.n_train": 2000,
+                               "data.n_test": 10})
         r = measure(cfg, steps, warmup)
         rows.append({"case": name, **r, "mfu": r["flops"] / peak})
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
