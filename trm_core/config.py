@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 
 from trm_core import dictconfig
 from trm_core.dictconfig import check, flatten, from_dict, parse_value, to_dict
@@ -263,6 +262,8 @@ def _preset(name: str) -> dict:
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError(f"unknown preset {dictconfig.short_repr(name)}{dictconfig.nearest_hint(name, preset_names())}")
+    import yaml  # only here: trm_core imports (and trains from code) on a machine without PyYAML
+
     data = yaml.safe_load(path.read_text()) or {}
     base = data.pop("inherit", None)
     if not base:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import reprlib
 import types
 import typing
 from typing import Any, Literal
 
-import yaml
 
 from trm_core.errors import ConfigError
 
@@ -73,13 +73,19 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of a dataclass (cached: resolving them costs ~1 ms a call, paid on every key)."""
+    return typing.get_type_hints(cls)
+
+
 def from_dict(cls: type, data: Any, path: str = "") -> Any:
     """Build dataclass `cls` from a (nested) dict; every key is checked, every value coerced."""
     if isinstance(data, cls):
         return data
     if not isinstance(data, dict):
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {short_repr(data)}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in data.items():
@@ -120,7 +126,7 @@ def set_dotted(root: type, d: dict, key: str, value: Any) -> None:
         if part not in names:
             where = ".".join(parts[:i] + [part])
             raise ConfigError(f"unknown key {short_repr(where)}{nearest_hint(part, names, '.'.join(parts[:i]))}")
-        tp = typing.get_type_hints(cls)[part]
+        tp = _hints(cls)[part]
         if i == len(parts) - 1:
             node[part] = value
             return
@@ -132,6 +138,8 @@ def set_dotted(root: type, d: dict, key: str, value: Any) -> None:
 
 def parse_value(text: str) -> Any:
     """'0.02' -> 0.02, 'true' -> True, 'null' -> None, 'abc' -> 'abc' (YAML scalar rules)."""
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
