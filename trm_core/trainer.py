@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from trm_core import checkpoint
+from trm_core.device import pick_device  # noqa: F401 (also trm_core.trainer.pick_device)
 from trm_core.config import TrainConfig, to_dict
 from trm_core.data import PuzzleSet, load_splits
 from trm_core.model import TRM, make_tokens
@@ -35,12 +36,6 @@ LOGGED = ("loss", "lm_loss", "halt_loss", "halt_rate", "act_steps_sum", "halted"
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:

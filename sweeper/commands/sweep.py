@@ -125,7 +125,8 @@ def _plan(spec_path: Path, name: str | None) -> None:
     base = plan.base_config
     typer.echo(f"sweep '{spec.name}': {plan.total} trials ({spec.method}, seeds {list(spec.seeds)})")
     typer.echo(plan.announce)
-    typer.echo(f"per trial: {_range(plan.cpu_range)} CPU, {_range(plan.gpu_range)} GPU; {base['steps']} steps, "
+    gpu = _range(plan.gpu_range) if plan.has_gpu else "no (no GPU here)"
+    typer.echo(f"per trial: {_range(plan.cpu_range)} CPU, {gpu} GPU; {base['steps']} steps, "
                f"eval every {base['eval_every']}")
     sched = spec.scheduler
     typer.echo(f"scheduler: {sched.type if sched else 'none'}; concurrency: {spec.concurrency or 'as resources allow'}; "

@@ -5,17 +5,12 @@ markup: a value such as "/x/[/]a.csv" must show as written, not raise MarkupErro
 """
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from sweeper.commands._common import friendly
-
-MAX_CORNERS = 256
-"""Resource ranges are evaluated on at most this many corner configurations of the space."""
-
 
 def register(app: typer.Typer) -> None:
     app.command("validate")(validate)
@@ -38,19 +33,17 @@ def validate(
 
     from sweeper.errors import UserError
     from sweeper.sweep import space
-    from sweeper.sweep.resolve import resolve_profile, trial_config
+    from sweeper.sweep.cluster import detect_gpus
+    from sweeper.sweep.plan import plan_sweep
     from trm_core.config import ConfigError
 
-    has_gpu = _detect_gpu() if gpu is None else gpu
-    preset, profile_line = resolve_profile(spec, has_gpu)
+    has_gpu = detect_gpus() > 0 if gpu is None else gpu
     try:  # what would fail when the sweep starts fails here, named with the file
         sampler = space.make_sampler(spec)
-        for baseline in spec.baseline or ({},):
-            trial_config(spec, baseline, spec.seeds[0], preset)
-        gpu_text = _share_text(spec, "resources.gpu", spec.gpu, preset)
-        cpu_text = _share_text(spec, "cpus", spec.cpus, preset)
+        plan = plan_sweep(spec, gpus=1 if has_gpu else 0)
     except (UserError, ConfigError) as e:
         raise UserError(f"{spec_path}: {e}") from None
+    gpu_text, cpu_text = _share_text(plan.gpu_range, spec.gpu), _share_text(plan.cpu_range, spec.cpus)
 
     # Text objects and markup=False: rich never parses user text as markup or emoji codes.
     console = Console(highlight=False, markup=False, emoji=False)
@@ -69,18 +62,12 @@ def validate(
                            for m in spec.metrics)
     console.print(Text(f"method: {spec.method} ({type(sampler).__name__}); objective: {objectives}"))
     console.print(Text(_trials_line(spec, space)))
-    console.print(Text(profile_line))
+    console.print(Text(plan.announce))
     console.print(Text(f"resources per trial: gpu {gpu_text}, cpus {cpu_text}"))
     console.print(Text(_limits_line(spec)))
     if spec.warm_start is not None:
         skip = ", skipping configurations that already ran" if spec.warm_start.skip_existing else ""
         console.print(Text(f"warm start: from sweep '{spec.warm_start.sweep}'{skip}"))
-
-
-def _detect_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _trials_line(spec: Any, space: Any) -> str:
@@ -94,26 +81,11 @@ def _trials_line(spec: Any, space: Any) -> str:
     return f"trials: {space.trial_count(spec)} ({how}{cap})"
 
 
-def _share_text(spec: Any, key: str, amount: float | str, preset: str) -> str:
-    """'0.5' for a fixed share, '0.125-1 (0.125 * K)' for an expression over the space's corners."""
-    from sweeper.sweep.resolve import share, trial_config
-    from trm_core.config import flatten, to_dict
-
-    if not isinstance(amount, str):
-        return f"{amount:g}"
-    shares = [share(spec, key, flatten(to_dict(trial_config(spec, values, spec.seeds[0], preset))))
-              for values in _corners(spec)]
-    low, high = min(shares), max(shares)
-    return f"{low:g} ({amount})" if low == high else f"{low:g}-{high:g} ({amount})"
-
-
-def _corners(spec: Any) -> list[dict[str, Any]]:
-    """Trainer values at the ends of every swept range (short lists: every value), plus the baselines.
-    Param.corners counts a range before listing it, so a range of 10**12 values costs nothing."""
-    grid = spec.method == "grid"
-    axes = [[(p.name, v) for v in p.corners(grid)] for p in spec.swept]
-    corners = [dict(c) for c in itertools.islice(itertools.product(*axes), MAX_CORNERS)]
-    return corners + ([{}] if spec.baseline is None else [dict(b) for b in spec.baseline])
+def _share_text(lo_hi: tuple[float, float], amount: float | str) -> str:
+    """'0.5' for a fixed share, '0.125-1 (0.125 * K)' for an expression over the space's corners (the plan's)."""
+    low, high = lo_hi
+    text = f"{low:g}" if low == high else f"{low:g}-{high:g}"
+    return f"{text} ({amount})" if isinstance(amount, str) else text
 
 
 def _limits_line(spec: Any) -> str:

@@ -49,7 +49,7 @@ class SweepPlan:
     cpu_range: tuple[float, float]
     """Lowest and highest CPUs a trial asks for over the space's corners."""
     gpu_range: tuple[float, float]
-    """Lowest and highest GPU share over the corners (0 without GPUs)."""
+    """Lowest and highest GPU share over the corners (what trials reserve where GPUs exist; none otherwise)."""
 
 
 def plan_sweep(spec: SweepSpec, gpus: float, max_node_cpus: float | None = None) -> SweepPlan:
@@ -65,7 +65,7 @@ def plan_sweep(spec: SweepSpec, gpus: float, max_node_cpus: float | None = None)
     keys = frozenset(config_key(flatten(to_dict(trial_config(spec, dict(e), spec.seeds[0], preset))))
                      for e in entries)
     cpus = [share(spec, "cpus", c) for c in _corner_configs(spec, preset)]
-    gpu_shares = [share(spec, "resources.gpu", c) for c in _corner_configs(spec, preset)] if has_gpu else [0.0]
+    gpu_shares = [share(spec, "resources.gpu", c) for c in _corner_configs(spec, preset)]  # checked even on a CPU
     if max_node_cpus is not None and max(cpus) > max_node_cpus:
         raise UserError(f"cpus: a trial asks for up to {max(cpus):g} CPUs but the largest Ray node has "
                         f"{max_node_cpus:g}")

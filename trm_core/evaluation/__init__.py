@@ -7,7 +7,8 @@ replays a grid of halting thresholds from one recorded pass (tau_curve.py) and c
 """
 from trm_core.evaluation.chains import Chain, RunOptions, RunOutput
 from trm_core.evaluation.config import DEFAULT_TAUS, FALLBACKS, MODES, ROWS, VIEW_SETS, EvalConfig, check_modes, view_list
-from trm_core.evaluation.evaluate import chain_set, evaluate, load_checkpoint, load_models, resolve_device
+from trm_core.device import pick_device as resolve_device
+from trm_core.evaluation.evaluate import chain_set, evaluate, load_checkpoint, load_models
 from trm_core.evaluation.table import EvalResults
 
 __all__ = ["Chain", "DEFAULT_TAUS", "EvalConfig", "EvalResults", "FALLBACKS", "MODES", "ROWS", "RunOptions", "RunOutput",

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from trm_core.device import pick_device
 from trm_core.config import ConfigError, TrainConfig
 from trm_core.evaluation import diagnostics as diag
 from trm_core.evaluation import modes as M
@@ -44,12 +45,6 @@ def chain_set(models: Sequence, views: str | Sequence[int] = "identity", latents
         for r, t, p in itertools.product(rows, view_list(views), perms):
             chains.append(Chain(model=m, latent=r, dihedral=t, perm=p))
     return chains
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str):
@@ -88,7 +83,7 @@ def evaluate(models_or_checkpoints, data, config: EvalConfig | TrainConfig | Non
         cfg = EvalConfig.for_training(config, **changes)
     else:
         cfg = (config or EvalConfig()).replace(**changes)
-    dev = resolve_device(cfg.device)
+    dev = pick_device(cfg.device)
     models = load_models(models_or_checkpoints, dev, cfg.precision)
     inputs = torch.as_tensor(np.asarray(data.inputs)[:cfg.limit]).long()
     labels = torch.as_tensor(np.asarray(data.labels)[:cfg.limit]).long()
