@@ -24,6 +24,8 @@ import re
 import signal
 from pathlib import Path
 
+from sweeper.util.names import trial_name, trial_number
+
 ENV = "SWEEPER_FAULT"
 POINTS = {
     "trial_start": "a trial's worker has recorded its attempt and is about to start training",
@@ -68,7 +70,7 @@ def point(name: str, sweep_dir: str | Path, trial: int | None = None) -> None:
     for fault in _parse(text):
         if fault["point"] != name or int(fault["hit"]) != _hits[key]:
             continue
-        if fault["trial"] != "*" and (trial is None or int(fault["trial"][1:]) != trial):
+        if fault["trial"] != "*" and (trial is None or trial_number(fault["trial"]) != trial):
             continue
         mark = marker(sweep_dir, fault["text"])
         if mark.exists():
@@ -83,7 +85,7 @@ def _act(action: str, sweep_dir: Path, trial: int | None) -> None:
     if action in ("kill_driver", "kill_all"):
         _kill_driver(sweep_dir)
     if action == "truncate_ckpt":
-        _truncate_newest(sweep_dir / "trials" / f"t{trial:04d}" / "checkpoints")
+        _truncate_newest(sweep_dir / "trials" / trial_name(trial) / "checkpoints")
     if action in ("kill_worker", "kill_all", "truncate_ckpt"):
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "oom":

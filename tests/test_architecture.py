@@ -22,7 +22,7 @@ ALLOWED = {
                       "sweeper.faults"},
     "sweeper.tracking": {"sweeper.errors", "sweeper.util", "sweeper.results", "sweeper.hooks", "sweeper.faults"},
     "sweeper.hooks": set(),
-    "sweeper.faults": set(),
+    "sweeper.faults": {"sweeper.util"},
     "sweeper.errors": set(),
 }
 """Package -> the sweeper packages it may import (trm_core is open to all of sweeper)."""

@@ -9,6 +9,7 @@ import typer
 
 from sweeper.commands._common import friendly
 from sweeper.errors import UserError
+from sweeper.util.names import trial_name
 
 RootOpt = Annotated[Optional[Path], typer.Option("--root", help="Folder holding the sweeps (default: $SWEEPER_HOME, else ./sweeps).")]
 
@@ -103,7 +104,7 @@ def _execute(sweep, spec, address, concurrency, tracking_uri=None, warm_start=No
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(out.counts.items())) or "no trials"
     typer.echo(f"sweep '{sweep.name}' {out.status}: {counts}" + (f" ({out.reason})" if out.reason else ""), err=True)
     if out.best:
-        typer.echo(f"best: t{out.best['number']:04d} {out.best['values']} {out.best['params']} seed={out.best['seed']}",
+        typer.echo(f"best: {trial_name(out.best['number'])} {out.best['values']} {out.best['params']} seed={out.best['seed']}",
                    err=True)
     if out.counts.get("FAIL"):
         typer.echo(f"failed trials: see `sweeper status {sweep.name}`", err=True)
@@ -178,7 +179,7 @@ def status(
     console.print(table(info["rows"], info["metric"]))
     if info["best"]:
         b = info["best"][0]
-        console.print(f"best so far: t{b['number']:04d} {b['values']} {b['params']} seed={b['seed']}",
+        console.print(f"best so far: {trial_name(b['number'])} {b['values']} {b['params']} seed={b['seed']}",
                       highlight=False, markup=False)
 
 
@@ -229,6 +230,6 @@ def prune(
     freed = report.prune(sweep, spec, keep_best, dry_run)
     verb = "would free" if dry_run else "freed"
     for r in freed:
-        typer.echo(f"t{r['number']:04d} {r['state']:8s} {verb} {report.human_bytes(r['bytes'])}")
+        typer.echo(f"{trial_name(r['number'])} {r['state']:8s} {verb} {report.human_bytes(r['bytes'])}")
     typer.echo(f"{verb} {report.human_bytes(sum(r['bytes'] for r in freed))} in {len(freed)} trial(s); "
                f"kept the best {keep_best}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.results import final_eval, pairing
+from sweeper.util.names import trial_name
 
 TAG = "sweeper."
 
@@ -27,7 +28,7 @@ def trial_record(t: pairing.Finished, vs: dict[str, Any] | None, reference: str 
             "sweeper.is_baseline": str(t.baseline).lower()}
     metrics = final_eval.final_metrics(t.results)
     if vs:
-        tags["sweeper.vs_tta_baseline"] = f"t{vs['baseline_trial']:04d}"
+        tags["sweeper.vs_tta_baseline"] = trial_name(vs['baseline_trial'])
         metrics["vs_tta_config/seeds"] = float(vs["seeds"])
         for rule in vs["trial"]:
             for level, space in (("trial", "vs"), ("config", "vs_config")):
@@ -40,7 +41,7 @@ def trial_record(t: pairing.Finished, vs: dict[str, Any] | None, reference: str 
                     metrics.update({f"{alias}/{k}": v for k, v in res.items()})
         if reference in vs["trial"]:
             tags["sweeper.vs_tta_rule"] = reference
-    return {"name": f"t{t.number:04d}", "status": "FINISHED", "tags": tags, "metrics": metrics}
+    return {"name": trial_name(t.number), "status": "FINISHED", "tags": tags, "metrics": metrics}
 
 
 def baseline_record(summary: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def baseline_record(summary: dict[str, Any]) -> dict[str, Any]:
         for k, v in stats.items():
             metrics[f"baseline/{rule}/{k}" if k.endswith("_std") else f"final/{rule}/{k}"] = v
     tags = {"sweeper.role": "baseline", "sweeper.config": summary["config"], "sweeper.config_key": summary["config_key"],
-            "sweeper.baseline_trials": ",".join(f"t{n:04d}" for n in summary["trials"]),
+            "sweeper.baseline_trials": ",".join(trial_name(n) for n in summary["trials"]),
             "sweeper.seeds": ",".join(str(s) for s in sorted(set(summary["seeds"]))),
             "sweeper.vs_tta_rule": summary["strongest"], "sweeper.data_label": summary.get("label", "")}
     return {"name": "baseline-tta", "status": "FINISHED", "tags": tags, "metrics": metrics}

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from scipy import stats
 
 from sweeper.results import compare
+from sweeper.util.names import trial_name
 
 COLUMNS = (("configuration", "configuration"), ("seeds", "seeds"), ("puzzle acc [95% CI]", "puzzle_acc"),
            ("cell acc", "cell_acc"), ("halt step", "halt_step"), ("rel. cost", "relative_cost"),
@@ -72,7 +73,7 @@ def _config_row(members: list[dict], prefix: str, ref: str | None) -> dict[str, 
     tags = members[0]["tags"]
     is_base = tags.get("sweeper.is_baseline") == "true"
     return {"configuration": tags.get("sweeper.config", "?") + (" (baseline config)" if is_base else ""),
-            "role": "trial", "rule": "", "seeds": len(members), "trials": ",".join(f"t{_number(r):04d}" for r in members),
+            "role": "trial", "rule": "", "seeds": len(members), "trials": ",".join(trial_name(_number(r)) for r in members),
             "puzzle_acc_mean": mean, "puzzle_acc_std": std, "ci_half_width": seed_half_width(accs),
             "cell_acc": _mean([_final(r, "cell_acc") for r in members]),
             "halt_step": _mean([_final(r, "chain_steps_per_puzzle", "halt") for r in members]),

@@ -12,6 +12,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from sweeper.util.names import trial_name
+
 STATE_STYLE = {"RUNNING": "cyan", "PENDING": "dim", "PAUSED": "yellow", "COMPLETE": "green",
                "PRUNED": "magenta", "FAIL": "red", "ERROR": "red", "TERMINATED": "green", "WAITING": "dim"}
 MAX_ROWS = 30
@@ -43,7 +45,7 @@ def table(rows: Iterable[dict[str, Any]], metric: str, title: str = "") -> Table
         state = str(r.get("state", "?"))
         # Every cell is a Text: user data (parameter values, failure notes quoting paths or exceptions) may
         # hold '[' and must print literally, never be parsed as rich markup.
-        cells = [f"t{r['number']:04d}", state, str(r.get("seed", "")), fmt_params(r.get("params", {})),
+        cells = [trial_name(r['number']), state, str(r.get("seed", "")), fmt_params(r.get("params", {})),
                  str(r.get("evals") or "-"), str(r.get("step") or "-"), fmt_value(r.get("value")), r.get("note") or ""]
         t.add_row(*(Text(c, style=STATE_STYLE.get(state, "") if i == 1 else "") for i, c in enumerate(cells)))
     return t
@@ -86,7 +88,7 @@ class LiveView:
         for r in rows:  # plain output: one line when a trial changes state
             if self._last_state.get(r["number"]) != r.get("state"):
                 self._last_state[r["number"]] = r.get("state")
-                self.say(f"t{r['number']:04d} {r.get('state'):8s} seed={r.get('seed')} "
+                self.say(f"{trial_name(r['number'])} {r.get('state'):8s} seed={r.get('seed')} "
                          f"{fmt_params(r.get('params', {}), 80)}  {self.metric}={fmt_value(r.get('value'))}"
                          + (f"  ({r['note']})" if r.get("note") else ""))
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from sweeper.errors import DISK_ERRNOS
 from sweeper.hooks import SweepInfo, TrialInfo
 from sweeper.results import pairing, plots, records, report
 from sweeper.sweep import space, study
@@ -22,6 +23,7 @@ from sweeper.sweep.live import LiveView
 from sweeper.sweep.plan import SweepPlan
 from sweeper.sweep.trial import TrialPlan
 from sweeper.util.files import read_jsonl, write_json
+from sweeper.util.names import trial_name
 
 TICK_S = 0.5
 """How often the table, stop requests and the time budget are looked at."""
@@ -99,7 +101,7 @@ class Session:
         value = result.get(self.metric)
         if target is not None and isinstance(value, (int, float)) and math.isfinite(value) and \
                 (value >= target if self.spec.metrics[0].goal == "maximize" else value <= target):
-            self.stop(f"t{row['number']:04d} reached the target {self.metric} = {target:g} ({value:.4g})")
+            self.stop(f"{trial_name(row['number'])} reached the target {self.metric} = {target:g} ({value:.4g})")
 
     def ended(self, trial_id: str, number: int, state: str, reason: str | None) -> None:
         row = self.rows.setdefault(trial_id, {"number": number})
@@ -143,9 +145,17 @@ class Session:
             return
         self.stop_reason = reason
         self.view.say(f"stopping: {reason}")
-        if not self.sweep.stop_requested():
-            self.sweep.request_stop(reason)  # the trials poll this file
-        self.stopping_since = time.monotonic()
+        room = reason != self.sweep.no_room_reason()
+        if room and not self.sweep.stop_requested():
+            try:
+                self.sweep.request_stop(reason)  # the trials poll this file
+            except OSError as e:
+                if not _disk_error(e):
+                    raise
+                room = False
+                _touch(self.sweep.stop_file)  # an empty request still stops the trials (no data to write)
+        # No room for a stop request means no room for the trials' checkpoints either: end Tune at once.
+        self.stopping_since = time.monotonic() if room else -math.inf
 
     def finished(self) -> SweepOutcome:
         """Record and return the session's outcome."""
@@ -229,9 +239,27 @@ class Session:
                          metrics=dict(row.get("last", {})))
 
     def write_live(self) -> None:
+        """live.json for `sweeper status`. Runs inside Tune's callback, so a full disk must not raise here: the
+        view is only skipped (status falls back to the journal and the trial folders)."""
         rows = [{k: v for k, v in r.items() if k not in ("last", "pending_since")} for r in self.table_rows()]
-        write_json(self.sweep.live_file, {"time": time.time(), "pid": os.getpid(), "rows": rows,
-                                          "free": self.free_resources(), "stop_reason": self.stop_reason})
+        try:
+            write_json(self.sweep.live_file, {"time": time.time(), "pid": os.getpid(), "rows": rows,
+                                              "free": self.free_resources(), "stop_reason": self.stop_reason})
+        except OSError as e:
+            if not _disk_error(e):
+                raise
+
+
+def _disk_error(e: OSError) -> bool:
+    return e.errno in DISK_ERRNOS
+
+
+def _touch(path) -> None:
+    """Make an empty file if the disk lets us (a read-only one does not)."""
+    try:
+        path.touch()
+    except OSError:
+        pass
 
 
 def pending_reason(need: dict[str, float], free: dict[str, float], running: int, concurrency: int | None) -> str:

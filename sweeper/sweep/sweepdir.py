@@ -25,20 +25,11 @@ from filelock import FileLock, Timeout
 
 from sweeper.errors import UserError
 from sweeper.util.files import now, read_json, write_json
+from sweeper.util.names import trial_name, trial_number  # noqa: F401 (the sweep folder's names)
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 """Sweep names are directory names: no separators, no dots, so they cannot leave the root."""
 ENV_HOME = "SWEEPER_HOME"
-
-
-def trial_name(number: int) -> str:
-    """'t0007': the name of trial 7 everywhere (its folder, Ray's trial name, its MLflow run)."""
-    return f"t{number:04d}"
-
-
-def trial_number(name: str) -> int:
-    """7 for 't0007' (the inverse of trial_name)."""
-    return int(name.removeprefix("t"))
 
 
 def sweeps_root(root: str | Path | None = None) -> Path:
@@ -148,9 +139,17 @@ class SweepDir:
         write_json(self.stop_file, {"reason": reason, "at": now(), "by": os.getpid()})
 
     def stop_requested(self) -> str | None:
-        """The reason of a pending stop request, or None."""
+        """The reason of a pending stop request, or None. A request file without readable JSON is one a trial
+        made on a full disk, with no room to write why (request files are otherwise replaced whole)."""
         data = read_json(self.stop_file)
-        return None if data is None else str(data.get("reason") or "stop requested")
+        if data is None:
+            return self.no_room_reason() if self.stop_file.exists() else None
+        return str(data.get("reason") or "stop requested")
+
+    def no_room_reason(self) -> str:
+        """The stop reason of an empty request file (see stop_requested)."""
+        return (f"a trial found the disk full or read-only, with no room to write more (its worker log says "
+                f"which file); free space, then `sweeper resume {self.name}`")
 
     def clear_stop(self) -> None:
         self.stop_file.unlink(missing_ok=True)

@@ -27,6 +27,7 @@ from sweeper.results import final_eval
 from sweeper.sweep.trial import TrialPlan
 from sweeper.sweep.trial_log import TrialLog, failure_reason
 from sweeper.util.files import append_jsonl, read_jsonl, write_json
+from sweeper.util.names import trial_name
 
 LOCK_WAIT_S = 60.0
 """How long a trial waits for its folder lock (held by a stale worker of a killed driver)."""
@@ -99,7 +100,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     from filelock import FileLock, Timeout
 
     plan = TrialPlan.from_ray(config)
-    work = Path(setup.sweep_dir) / "trials" / f"t{plan.number:04d}"
+    work = Path(setup.sweep_dir) / "trials" / trial_name(plan.number)
     work.mkdir(parents=True, exist_ok=True)
     try:
         lock = FileLock(str(work / ".lock"), timeout=LOCK_WAIT_S).acquire()

@@ -16,6 +16,8 @@ from sweeper.spec import SweepSpec, load_spec
 from sweeper.sweep import space
 from sweeper.sweep.study import FOREIGN, is_foreign, load_trials
 from sweeper.sweep.sweepdir import SweepDir
+from sweeper.util.names import trial_name
+
 
 def prior_trials(spec: SweepSpec, source: SweepDir) -> tuple[list[optuna.trial.FrozenTrial], int]:
     """(the source sweep's finished trials as trials of this sweep's space, how many were left out)."""
@@ -33,7 +35,7 @@ def prior_trials(spec: SweepSpec, source: SweepDir) -> tuple[list[optuna.trial.F
             continue
         out.append(optuna.trial.create_trial(
             params=dict(t.params), distributions=dists, values=list(t.values),
-            user_attrs={FOREIGN: f"{source.name}/t{t.number:04d}", "seed": t.user_attrs.get("seed"),
+            user_attrs={FOREIGN: f"{source.name}/{trial_name(t.number)}", "seed": t.user_attrs.get("seed"),
                         "overrides": t.user_attrs.get("overrides") or {}}))
     return out, skipped
 

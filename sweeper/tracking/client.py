@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 from filelock import FileLock
 
 from sweeper.errors import UserError
+from sweeper.tracking.runs_view import KIND, KIND_TAG
 from sweeper.tracking.store import Store
 from sweeper.util.files import write_text
 from sweeper.util.names import nearest
@@ -54,7 +55,8 @@ def keep_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 class Tracker:
     """MlflowClient with the few operations a sweep needs; all run lookups are scoped to one experiment."""
 
-    def __init__(self, store: Store, experiment: str):
+    def __init__(self, store: Store, experiment: str, experiment_tags: Mapping[str, str] | None = None):
+        """`experiment_tags`: set when this creates the experiment (default: it is the sweep `experiment`'s)."""
         import logging
 
         from mlflow import MlflowClient
@@ -64,16 +66,17 @@ class Tracker:
         logging.getLogger("alembic").setLevel(logging.WARNING)
         self.store, self.experiment = store, experiment
         self.client = MlflowClient(tracking_uri=store.uri)
-        self.experiment_id = self._experiment_id(experiment)
+        tags = {TAG_SWEEP: experiment} if experiment_tags is None else dict(experiment_tags)
+        self.experiment_id = self._experiment_id(experiment, {**tags, KIND_TAG: KIND})
 
-    def _experiment_id(self, name: str) -> str:
+    def _experiment_id(self, name: str, tags: Mapping[str, str]) -> str:
         from mlflow.exceptions import MlflowException
 
         exp = self.client.get_experiment_by_name(name)
         if exp is None:
             location = f"{self.store.artifact_root}/{name}" if self.store.artifact_root else None
             try:
-                return self.client.create_experiment(name, artifact_location=location, tags={TAG_SWEEP: name})
+                return self.client.create_experiment(name, artifact_location=location, tags=tags)
             except MlflowException:  # created by another process in between
                 exp = self.client.get_experiment_by_name(name)
                 if exp is None:

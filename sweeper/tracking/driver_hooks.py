@@ -4,7 +4,8 @@ report tables come from sweeper.results (as records), Optuna figures from the se
 
     sweep_started  parent run (created once, reattached on resume) with the spec as params and provenance
                    tags; the baseline run; children of this sweep left RUNNING by a killed driver end KILLED
-                   (a resumed trial reopens its own run); records not yet logged are logged
+                   (a resumed trial reopens its own run); records not yet logged are logged; the
+                   experiment's saved runs view (tracking/runs_view.py)
     trial_started  the trial's child run exists and is RUNNING
     trial_ended    COMPLETE/PRUNED -> FINISHED, FAIL -> FAILED, with sweeper.state and sweeper.end_reason;
                    new comparisons are logged
@@ -20,11 +21,22 @@ from typing import Any
 
 from sweeper.hooks import NullHooks, SweepInfo, TrialInfo
 from sweeper.results import final_eval, records
-from sweeper.tracking.client import (END_STATUS, TAG_ID, TAG_PARENT, TAG_REASON, TAG_ROLE, TAG_STATE, TAG_SWEEP,
-                                     Tracker, flat_params)
+from sweeper.tracking.client import (
+    END_STATUS,
+    TAG_ID,
+    TAG_PARENT,
+    TAG_REASON,
+    TAG_ROLE,
+    TAG_STATE,
+    TAG_SWEEP,
+    Tracker,
+    flat_params,
+)
+from sweeper.tracking.runs_view import install_view, sweep_state
 from sweeper.tracking.store import Store
 from sweeper.tracking.trial_sink import LOGGED_MARK, RUN_ID_FILE, MlflowSinkFactory, ensure_trial_run, publish_final
 from sweeper.util.files import read_json, write_json
+from sweeper.util.names import trial_name
 from sweeper.util.provenance import provenance
 
 SWEEP_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
@@ -94,6 +106,7 @@ class MlflowHooks(NullHooks):
                                  "mlflow.note.content": sweep.spec.get("description") or f"sweep {name}"})
         if (self.sweep_dir / "spec.yaml").is_file():
             t.artifacts(self.parent, [self.sweep_dir / "spec.yaml"])
+        install_view(t, sweep_state(sweep.spec, self.sweep_id))  # the runs page `sweeper ui` opens on
         self.baseline_run = t.ensure_run(self.folder / "baseline_run_id", self._match("baseline"),
                                          {TAG_PARENT: self.parent}, "baseline-tta")
         # No trial of this session runs yet, so a RUNNING child was left by a killed driver.
@@ -107,7 +120,7 @@ class MlflowHooks(NullHooks):
         if state != "COMPLETE" and self.baseline_run and plan.get("baseline"):
             # A baseline trial that did not train to the end gives no TTA baseline; say so where users look.
             self.tracker.log(self.baseline_run, tags={"sweeper.baseline_problem": (
-                f"t{trial.number:04d} {state}: {reason or 'no reason given'}; the comparison with TTA needs a "
+                f"{trial_name(trial.number)} {state}: {reason or 'no reason given'}; the comparison with TTA needs a "
                 "baseline trial that trains to the end (a scheduler may stop it)")[:5000]})
         self._sync()
         tags = {TAG_STATE: state, **({TAG_REASON: reason[:5000]} if reason else {})}

@@ -17,10 +17,10 @@ from pathlib import Path
 from sweeper import faults
 from sweeper.hooks import TrialContext
 from sweeper.results import final_eval, plots
-from sweeper.tracking.client import (TAG_ID, TAG_NUMBER, TAG_PARENT, TAG_ROLE, TAG_SWEEP, Tracker, flat_params,
-                                     keep_metrics)
+from sweeper.tracking.client import TAG_ID, TAG_NUMBER, TAG_PARENT, TAG_ROLE, TAG_SWEEP, Tracker, flat_params, keep_metrics
 from sweeper.tracking.store import Store
 from sweeper.util.files import write_text
+from sweeper.util.names import trial_name
 
 RUN_ID_FILE = "mlflow_run_id"
 LOGGED_MARK = "mlflow_logged"
@@ -47,7 +47,7 @@ def ensure_trial_run(tracker: Tracker, sweep_dir: Path, sweep_id: str, work_dir:
     parent = parent_run_id(tracker, sweep_dir, sweep_id)
     tags = {"sweeper.seed": str(seed), "sweeper.trial_id": trial_id, **({TAG_PARENT: parent} if parent else {})}
     run_id = tracker.ensure_run(Path(work_dir) / RUN_ID_FILE, trial_match(tracker.experiment, sweep_id, number), tags,
-                                name=f"t{number:04d}")
+                                name=trial_name(number))
     tracker.log(run_id, tags=tags)  # a re-attached trial may have a new Ray trial id
     return run_id
 

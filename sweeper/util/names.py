@@ -18,3 +18,13 @@ def nearest(word: Any, options: Iterable[Any], fold_case: bool = False) -> str:
         return f" (valid: {', '.join(names)})" if names else ""
     close = close or [by_key[m] for m in difflib.get_close_matches(key(word), list(by_key), n=1, cutoff=0.0)]
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def trial_name(number: int) -> str:
+    """'t0007': the name of trial 7 everywhere (its folder trials/t0007, Ray's trial name, its MLflow run)."""
+    return f"t{number:04d}"
+
+
+def trial_number(name: str) -> int:
+    """7 for 't0007' (the inverse of trial_name)."""
+    return int(name.removeprefix("t"))
