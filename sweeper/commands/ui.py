@@ -168,8 +168,9 @@ def _client_host(host: str) -> str:
 
 
 def _start(cmd: list[str], extra_env: dict[str, str]) -> subprocess.Popen:
-    # Its own session: the server spawns workers, and stopping the group stops them all (and only them).
-    return subprocess.Popen(cmd, env={**os.environ, **extra_env}, start_new_session=True)
+    # Its own session: the server spawns workers, and stopping the group stops them all (and only them). Its log
+    # goes to stderr, so stdout holds only the URL to open (for scripts).
+    return subprocess.Popen(cmd, env={**os.environ, **extra_env}, start_new_session=True, stdout=sys.stderr.fileno())
 
 
 def _stop(proc: subprocess.Popen, grace_s: float = 15.0) -> None:

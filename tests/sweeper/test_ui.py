@@ -1,6 +1,7 @@
 """`sweeper ui`: a real `mlflow server` subprocess on 127.0.0.1 serving the project's store. A sweep is
 tracked into it over HTTP (the same hooks and sink as with SQLite), then read back through the REST API;
-Ctrl-C stops the server and its workers."""
+Ctrl-C, SIGTERM and SIGHUP each stop the server and its workers (port closed, no process left); an address
+other machines can reach needs --allow-remote."""
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ import pytest
 
 from helpers.tracking import Driver, make_spec, puzzles
 from sweeper.tracking.store import ENV_URI
+from sweeper.util.procs import _psutil
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -42,12 +44,10 @@ def _wait_up(base: str, proc: subprocess.Popen, timeout: float = 120) -> None:
 def test_ui_serves_the_store_and_a_sweep_tracked_over_http(tmp_path, monkeypatch, free_port):
     port = free_port
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.pop(ENV_URI, None)
-    proc = subprocess.Popen([sys.executable, "-m", "sweeper", "ui", "--port", str(port)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = _ui(tmp_path, port)
     try:
         _wait_up(base, proc)
+        servers = _psutil().Process(proc.pid).children(recursive=True)
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv(ENV_URI, base)
         spec = make_spec("uisweep")
@@ -82,6 +82,16 @@ def test_ui_serves_the_store_and_a_sweep_tracked_over_http(tmp_path, monkeypatch
                 proc.wait()
     err = proc.stderr.read()
     assert f"MLflow UI: {base}" in err
+    assert proc.stdout.read().strip() == f"{base}/#/experiments?workflowType=machine_learning"  # the page to open
+    _assert_stopped(servers, base)
+
+
+def _assert_stopped(servers: list, base: str) -> None:
+    """No process of the servers `sweeper ui` started is alive, and nothing listens on its port."""
+    ps = _psutil()
+    assert len(servers) >= 2, servers  # mlflow server and its uvicorn worker: the processes that must go
+    left = [p for p in servers if p.is_running() and p.status() != ps.STATUS_ZOMBIE]
+    assert left == [], [p.cmdline()[:4] for p in left]
     with pytest.raises(OSError):  # nothing listens any more
         urllib.request.urlopen(f"{base}/health", timeout=2)
 
@@ -100,3 +110,58 @@ def test_ui_refuses_a_server_uri_and_says_when_optuna_dashboard_is_missing(tmp_p
     (tmp_path / "sweeps" / "s").mkdir(parents=True)
     (tmp_path / "sweeps" / "s" / "state.json").write_text("{}")
     assert cmd._dashboard("s", tmp_path / "sweeps", "127.0.0.1", 5001) is None
+
+
+def _ui(tmp_path: Path, port: int, *args: str) -> subprocess.Popen:
+    """A real `sweeper ui` in its own session (as a terminal's foreground job would be), stdout/stderr piped."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop(ENV_URI, None)
+    return subprocess.Popen([sys.executable, "-m", "sweeper", "ui", "--port", str(port), *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_sigterm_and_sighup_stop_the_server_and_its_workers(tmp_path, free_port, sig):
+    """A process manager's stop and a closed terminal (Ctrl-C: the first test)."""
+    base = f"http://127.0.0.1:{free_port}"
+    proc = _ui(tmp_path, free_port)
+    try:
+        _wait_up(base, proc)
+        servers = _psutil().Process(proc.pid).children(recursive=True)
+        os.kill(proc.pid, sig)  # to `sweeper ui` alone: its servers are in a session of their own
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert code == 128 + sig, proc.stderr.read()  # the shell's "ended by signal N"
+    _assert_stopped(servers, base)
+
+
+def test_a_reachable_host_needs_allow_remote_and_optuna_needs_a_port_above(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sweeper.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    for host in ("0.0.0.0", "192.168.1.5", "example.org", "::"):
+        out = CliRunner().invoke(app, ["ui", "--host", host])
+        assert out.exit_code == 2 and "--allow-remote" in out.output, (host, out.output)
+    out = CliRunner().invoke(app, ["ui", "--optuna", "s", "--port", "65535"])
+    assert out.exit_code == 2 and "65535" in out.output
+    assert not (tmp_path / "mlruns").exists()  # refused before anything was created
+
+
+def test_an_unknown_sweep_name_is_one_line_with_the_nearest(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sweeper.cli import app
+    from sweeper.tracking import Tracker, resolve_store
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_URI, raising=False)
+    Tracker(resolve_store(None, cwd=tmp_path), "k_sweep")
+    out = CliRunner().invoke(app, ["ui", "k_swep"])
+    assert out.exit_code == 2 and "no sweep named 'k_swep'" in out.output and "k_sweep" in out.output, out.output
+    out = CliRunner().invoke(app, ["ui", "k_sweep", "--sweep", "other"])
+    assert out.exit_code == 2 and "two sweep names" in out.output
