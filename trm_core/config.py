@@ -280,6 +280,8 @@ def preset_dict(name: str) -> dict:
 
 def preset_parent(name: str) -> str | None:
     """The preset that `name` inherits from (None for a root preset)."""
+    import yaml
+
     return (yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text()) or {}).get("inherit")
 
 
