@@ -1,6 +1,7 @@
 """`sweeper run | resume | status | stop | prune`: sweeps on Ray Tune + Optuna, kept under sweeps/<name>/."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -8,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from sweeper.commands._common import friendly
-from sweeper.errors import UserError
+from sweeper.errors import DISK_ERRNOS, UserError
 from sweeper.util.names import trial_name
 
 RootOpt = Annotated[Optional[Path], typer.Option("--root", help="Folder holding the sweeps (default: $SWEEPER_HOME, else ./sweeps).")]
@@ -99,8 +100,15 @@ def _execute(sweep, spec, address, concurrency, tracking_uri=None, warm_start=No
     for note in getattr(spec, "notes", ()):
         typer.echo(note, err=True)
     hooks, factories = extensions(spec, sweep, tracking_uri)
-    out = run_sweep(RunRequest(sweep=sweep, spec=spec, address=address, concurrency=concurrency,
-                               hooks=hooks, sink_factories=factories, warm_start=warm_start))
+    try:
+        out = run_sweep(RunRequest(sweep=sweep, spec=spec, address=address, concurrency=concurrency,
+                                   hooks=hooks, sink_factories=factories, warm_start=warm_start))
+    except OSError as e:  # the driver's own writes on a full disk (state.json, the report): one line, resumable
+        if e.errno not in DISK_ERRNOS:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        raise UserError(f"sweep '{sweep.name}' stopped: {os.strerror(e.errno).lower()}{where}; free space (or make "
+                        f"it writable), then `sweeper resume {sweep.name}`") from None
     counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(out.counts.items())) or "no trials"
     typer.echo(f"sweep '{sweep.name}' {out.status}: {counts}" + (f" ({out.reason})" if out.reason else ""), err=True)
     if out.best:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from pathlib import Path
 
 from sweeper.sweep.sweepdir import SweepDir
@@ -109,12 +110,21 @@ def clean_stale(sweep: SweepDir) -> list[int]:
     return killed
 
 
+class _LogFile(logging.FileHandler):
+    """driver.log is in the sweep folder: on a full disk, Ray's warnings are dropped instead of reaching the
+    terminal as logging's 'Logging error' traceback."""
+
+    def handleError(self, record):
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handleError(record)
+
+
 @contextlib.contextmanager
 def quiet_ray(log_file: Path):
     """Ray's own console output off (the live table replaces it); its warnings go to driver.log."""
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the new output engine prints its banner at any verbosity
     ray_log = logging.getLogger("ray")
-    handler = logging.FileHandler(log_file)
+    handler = _LogFile(log_file)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     muted = [(h, h.level) for h in ray_log.handlers]
