@@ -73,6 +73,7 @@ CASES = ["wide_source", "wide_rating", "wide_question", "commas", "long_last_lin
          "gzip_bomb_header"]
 
 
+@pytest.mark.fault(fault="malformed CSVs")
 @pytest.mark.parametrize("case", CASES)
 def test_hostile_csv_is_one_error_line_fast_and_in_bounded_memory(tmp_path, rows, case):
     path, line, fragment = make(case, rows, tmp_path)
