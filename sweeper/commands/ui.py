@@ -142,7 +142,7 @@ def _page_of(store, name: str | None):
     if name is None:
         return runs_view.home_url
     tracker = open_existing(store, name)
-    runs_view.ensure_sweep_view(tracker)
+    runs_view.ensure_view(tracker)
     return lambda base: runs_view.runs_url(base, tracker.experiment_id)
 
 

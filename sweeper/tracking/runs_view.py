@@ -26,12 +26,12 @@ from typing import Any, Iterable, Mapping
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 VIEW_KEY = "sweeper"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
-KEY_METRICS = ("eval/puzzle_acc", "final/halt_first/puzzle_acc", "final/halt_first/cell_acc",
-               "final/halt_first/relative_cost", "final/halt_first/efficiency", "final/tta/puzzle_acc",
-               "vs_tta/puzzle_acc_delta", "vs_tta/delta_ci_low", "vs_tta/delta_ci_high", "vs_tta/p_value",
-               "vs_tta/cost_ratio")
-"""Shown for every sweep, after the sweep's own metrics: in-training accuracy, the halt-first final evaluation
-(each configuration's representative), TTA's accuracy (the baseline row's), and the comparison with TTA."""
+KEY_METRICS = ("final/halt_first/puzzle_acc", "vs_tta/puzzle_acc_delta", "vs_tta/p_value",
+               "final/halt_first/relative_cost", "eval/puzzle_acc", "final/tta/puzzle_acc", "vs_tta/delta_ci_low",
+               "vs_tta/delta_ci_high", "vs_tta/cost_ratio", "final/halt_first/cell_acc", "final/halt_first/efficiency")
+"""Shown for every sweep, in this order after the sweep's own metrics (a wide table scrolls, so the answer comes
+first): the halt-first final evaluation (each configuration's representative), its difference from TTA, the
+cost, in-training accuracy, TTA's own accuracy (the baseline row's), then the rest of the comparison."""
 SWEEP_TAGS = ("sweeper.config", "sweeper.vs_tta")
 """The configuration's name and the verdict against TTA ('better', 'worse', 'no difference')."""
 SINGLE_PARAMS = ("model.k", "steps", "seed")
@@ -49,11 +49,15 @@ def column(group: str, key: str) -> str:
 def runs_state(params: Iterable[str], metrics: Iterable[str], tags: Iterable[str] = (), search: str = "",
                order_by: str | None = None, ascending: bool = False) -> dict[str, Any]:
     """The runs page's state: these columns, `search` as the filter, sorted by metric `order_by` (else newest first)."""
-    cols = [column("params", p) for p in dict.fromkeys(params)] + \
-        [column("metrics", m) for m in dict.fromkeys(metrics)] + [column("tags", t) for t in dict.fromkeys(tags)]
+    named = [("params", p) for p in dict.fromkeys(params)] + [("metrics", m) for m in dict.fromkeys(metrics)] + \
+        [("tags", t) for t in dict.fromkeys(tags)]
+    cols = [column(group, key) for group, key in named]
+    # In this order (the UI would sort each group by name), each wide enough for its whole name.
+    widths = {column(group, key): min(max(80, 7 * len(key) + 24), 240) for group, key in named}
     return {"searchFilter": search, "orderByKey": column("metrics", order_by) if order_by else "attributes.start_time",
             "orderByAsc": bool(order_by) and ascending, "startTime": "ALL", "lifecycleFilter": "Active",
-            "modelVersionFilter": "All Runs", "datasetsFilter": [], "selectedColumns": cols}
+            "modelVersionFilter": "All Runs", "datasetsFilter": [], "selectedColumns": cols, "columnOrder": cols,
+            "columnWidths": widths}
 
 
 def sweep_state(spec: Mapping[str, Any], sweep_id: str) -> dict[str, Any]:
@@ -80,9 +84,9 @@ def install_view(tracker, state: Mapping[str, Any]) -> None:
     client.set_experiment_tag(exp, VIEW_TAG, json.dumps(view))
 
 
-def ensure_sweep_view(tracker) -> None:
-    """Install the sweep view on an experiment tracked before sweeps installed one: parameters from the trials'
-    sweeper.params tags, the newest parent's sweep id."""
+def ensure_view(tracker) -> None:
+    """Give an experiment without a saved view one: the one-off runs' view, or, for a sweep tracked before sweeps
+    installed it, the sweep view (parameters from the trials' sweeper.params tags, the newest parent's sweep id)."""
     exp = tracker.client.get_experiment(tracker.experiment_id)
     if VIEW_TAG in exp.tags:
         return
