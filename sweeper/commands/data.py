@@ -28,8 +28,7 @@ def build(
     label: Annotated[Optional[str], typer.Option("--label", help="What the data is, shown with every score on it, e.g. 'Sudoku-Extreme' for sapientinc/sudoku-extreme's CSVs. Default: the file names.", show_default=False)] = None,
 ) -> None:
     """Build a train/test dataset folder with stored symmetry shuffles (train on it with data.source=dir, data.path=OUT)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from sweeper.commands.progress import Progress
     from trm_core.sudoku.build import build_dataset, build_shipped
 
     if shipped == (csv is not None):
@@ -41,10 +40,9 @@ def build(
             raise FileNotFoundError(2, "no such file", str(path))
     if test is None and csv is not None and test_csv is None:
         test = 1000
-    columns = (TextColumn("shuffling"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("build", total=subsample)
-        step = lambda k: bar.advance(task, k)  # noqa: E731
+    with Progress(unit="puzzles", transient=True) as bar:  # plain lines where stdout is not a terminal
+        task = bar.add("shuffling", total=subsample)
+        step = lambda k: bar.update(task, advance=k)  # noqa: E731
         if shipped:
             meta = build_shipped(out, subsample, aug, seed, test, progress=step)
         else:

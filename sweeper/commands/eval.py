@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from sweeper.commands._common import friendly
+from sweeper.commands.report import UriOpt
 from sweeper.errors import UserError
 
 ALL_MODES = "full,halt,halt_first,prob_avg,tta,tta_perm"
@@ -35,10 +36,12 @@ def eval_command(
     precision: Annotated[Optional[str], typer.Option(help=f"auto (bf16 autocast on CUDA), fp32, bf16-autocast or bf16 ({FROM_CHECKPOINT}).", show_default=False)] = None,
     z_l_init: Annotated[Optional[str], typer.Option(help=f"z_L start: l_init (L_init rows, the reference's) or fresh (noise, for fresh-init models) ({FROM_CHECKPOINT}).", show_default=False)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    track: Annotated[bool, typer.Option("--track", help="Log the evaluation to MLflow as one run, in the store `sweeper ui` serves (experiment --experiment).")] = False,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment of --track.")] = "eval",
+    tracking_uri: UriOpt = None,
 ) -> None:
     """Evaluate checkpoints: print method | cell acc | puzzle acc | chain-steps/puzzle | relative cost | efficiency."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from sweeper.commands.progress import Progress
     from trm_core.evaluation import EvalConfig, check_modes, evaluate, resolve_device
 
     names = check_modes([m.strip() for m in modes.split(",") if m.strip()])
@@ -54,16 +57,8 @@ def eval_command(
         cfg, **{k: v for k, v in given.items() if v is not None}, modes=tuple(names), device=str(dev),
         views=_views(views), latents=_latents(latents), n_digit_perms=digit_perms, tta_digit_perms=tta_digit_perms,
         tta_perms=tta_perms, fallback=fallback, taus=None if not tau_curve else _default_taus(), limit=limit)
-    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(mode: str, done: int, total: int) -> None:
-            if mode not in tasks:
-                tasks[mode] = bar.add_task(mode, total=total)
-            bar.update(tasks[mode], completed=done)
-
-        res = evaluate(models, puzzles, config, progress=progress)
+    with Progress(unit="puzzles", transient=True) as bar:  # plain lines where stdout is not a terminal
+        res = evaluate(models, puzzles, config, progress=bar.by_label)
     res.meta["checkpoints"] = [str(p) for p in checkpoints]
     res.meta["data"] = data
     res.meta["data_label"] = puzzles.label  # what the puzzles are, e.g. "shipped puzzles, not Sudoku-Extreme"
@@ -74,6 +69,14 @@ def eval_command(
         res.to_csv(out / "results.csv")
         res.per_puzzle_csv(out / "per_puzzle.csv")
         typer.echo(f"wrote {out}/results.json, results.csv, per_puzzle.csv")
+    if track:
+        import dataclasses
+
+        from sweeper.tracking.single_run import track_evaluation
+        from trm_core.config import to_dict
+
+        params = {**to_dict(cfg), "eval": dataclasses.asdict(config), "checkpoints": res.meta["checkpoints"], "data": data}
+        track_evaluation(res, experiment, tracking_uri, ", ".join(p.name for p in checkpoints)[:200], params, out)
 
 
 def _default_taus():

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from sweeper.commands._common import friendly
+from sweeper.commands.report import UriOpt
 from sweeper.errors import UserError
 
 
@@ -21,6 +22,9 @@ def train(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set model.k=4 (repeatable).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder (checkpoints, config, metrics.jsonl). Default: runs/<preset>-seed<seed>.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Resume the run in this folder from its newest intact checkpoint.")] = None,
+    track: Annotated[bool, typer.Option("--track", help="Log the run to MLflow, in the store `sweeper ui` serves (a --resume continues the same MLflow run).")] = False,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment of --track.")] = "train",
+    tracking_uri: UriOpt = None,
 ) -> None:
     """Train one TRM (WTA when model.k > 1) and print its final metrics."""
     import json
@@ -44,10 +48,14 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
 
+    from sweeper.hooks import CompositeSink
+    from sweeper.tracking.single_run import tracked_run
     from trm_core.trainer import train as run_training
 
-    sink = ProgressSink(total=cfg.steps, metrics_path=run_dir / "metrics.jsonl")
-    final = run_training(cfg, sink, checkpoint_dir=run_dir / "checkpoints")
+    with tracked_run(track, "train", experiment, tracking_uri, run_dir.name, to_dict(cfg), run_dir) as tracked:
+        sink = CompositeSink([ProgressSink(total=cfg.steps, metrics_path=run_dir / "metrics.jsonl"), tracked.sink])
+        final = run_training(cfg, sink, checkpoint_dir=run_dir / "checkpoints")
+        tracked.finish(files=[run_dir / "config.json", run_dir / "metrics.jsonl"])  # metrics: the sink logged them
     typer.echo(f"run folder: {run_dir}")
     for key in sorted(final):
         typer.echo(f"{key:32s} {final[key]:.4f}")

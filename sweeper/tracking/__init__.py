@@ -4,6 +4,8 @@
     client.py        Tracker: the few MlflowClient operations a sweep needs, run lookup by tags and id files
     trial_sink.py    the per-trial Sink (child run; uploads the final evaluation the trainable ran)
     driver_hooks.py  the driver's SweepHooks (parent, baseline and child run lifecycle; logs sweeper.results records)
+    runs_view.py     what the MLflow UI opens on: the model-training view and a saved runs view per experiment
+    single_run.py    one-off runs: `sweeper train --track`, `sweeper eval --track`
 
 May import sweeper.hooks, sweeper.results and sweeper.util; never sweeper.sweep, sweeper.spec or commands.
 """
