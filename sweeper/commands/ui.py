@@ -52,7 +52,7 @@ def ui(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the MLflow UI.")] = 5000,
     host: Annotated[str, typer.Option(help="Interface to bind; the default serves this machine only.")] = "127.0.0.1",
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a --host other machines can reach (the UI has no login: anyone there can read and delete runs).")] = False,
-    optuna: Annotated[Optional[str], typer.Option("--optuna", help="Also serve optuna-dashboard for this sweep's journal, on port+1 (needs sweeper[dashboard]).")] = None,
+    optuna: Annotated[Optional[str], typer.Option("--optuna", help="Also serve optuna-dashboard for this sweep's journal, on port+1 (needs pip install 'sweeper\\[dashboard]').")] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="Folder holding the sweeps, for NAME's store and --optuna (default: $SWEEPER_HOME, else ./sweeps).")] = None,
     tracking_uri: UriOpt = None,
 ) -> None:
