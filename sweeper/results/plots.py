@@ -127,6 +127,7 @@ def sweep_accuracy_vs_cost(points: Sequence[Mapping[str, Any]], path: Path) -> P
         else:
             ax.errorbar(p["cost"], p["acc"], yerr=yerr, fmt="o", markersize=6, capsize=3, zorder=3)
             ax.annotate(p["label"], (p["cost"], p["acc"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_ylim(-0.02, 1.02)  # accuracy: an interval over few seeds can reach past 0 or 1; the axis does not
     _log_x(ax)
     ax.set_xlabel("relative cost")
     ax.set_ylabel("puzzle accuracy")
