@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-
 from trm_core import dictconfig
 from trm_core.dictconfig import check, flatten, from_dict, parse_value, to_dict
 from trm_core.errors import ConfigError

@@ -14,7 +14,6 @@ import types
 import typing
 from typing import Any, Literal
 
-
 from trm_core.errors import ConfigError
 
 _REPR = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments

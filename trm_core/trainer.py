@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from trm_core import checkpoint
-from trm_core.device import pick_device  # noqa: F401 (also trm_core.trainer.pick_device)
 from trm_core.config import TrainConfig, to_dict
 from trm_core.data import PuzzleSet, load_splits
+from trm_core.device import pick_device  # noqa: F401 (also trm_core.trainer.pick_device)
 from trm_core.model import TRM, make_tokens
 from trm_core.optim import EMA, build_optimizers, lr_scale, set_lr
 from trm_core.pool import Sampler, SlotPool

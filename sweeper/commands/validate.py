@@ -12,6 +12,7 @@ import typer
 
 from sweeper.commands._common import friendly
 
+
 def register(app: typer.Typer) -> None:
     app.command("validate")(validate)
 

@@ -77,8 +77,8 @@ def run_final(cfg, ckpt: Path, work_dir: Path) -> dict[str, Any]:
     device included); write the files above. Returns results.json's content."""
     from trm_core.checkpoint import load_model
     from trm_core.data import data_label, load_splits
-    from trm_core.evaluation import evaluate
     from trm_core.device import pick_device
+    from trm_core.evaluation import evaluate
 
     dev = str(pick_device(cfg.device))
     model, _, state = load_model(ckpt, dev)

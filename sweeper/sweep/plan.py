@@ -15,8 +15,8 @@ from typing import Any
 from sweeper.errors import UserError
 from sweeper.spec import SweepSpec
 from sweeper.sweep import space
-from sweeper.sweep.study import baseline_points
 from sweeper.sweep.resolve import resolve_profile, share, trial_config
+from sweeper.sweep.study import baseline_points
 from sweeper.sweep.trial import config_key
 from trm_core.config import flatten, to_dict
 

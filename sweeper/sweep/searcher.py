@@ -15,9 +15,9 @@ from ray.tune.search import Searcher
 
 from sweeper import faults
 from sweeper.spec import SweepSpec
+from sweeper.sweep.resolve import resolve_trial
 from sweeper.sweep.study import StudyBroker
 from sweeper.sweep.sweepdir import SweepDir
-from sweeper.sweep.resolve import resolve_trial
 from sweeper.sweep.trial import TrialPlan
 from sweeper.sweep.wandb_hyperband import WandbHyperband
 from sweeper.util.files import read_json

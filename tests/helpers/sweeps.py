@@ -125,7 +125,8 @@ it records in resolutions.json, per trial the driver resolved, how many TrainCon
 def count_resolutions():
     """Count, in this (driver) process, the trials the searcher resolves and the trm_core.config.resolve calls
     each makes: yields a list that fills with [trial number, TrainConfig builds] pairs."""
-    from sweeper.sweep import resolve as R, searcher as S
+    from sweeper.sweep import resolve as R
+    from sweeper.sweep import searcher as S
 
     calls, real_trial, real_resolve = [], S.resolve_trial, R.resolve
     builds = [0]
