@@ -163,7 +163,9 @@ def _run_locked(plan: TrialPlan, setup: TrialSetup, work: Path) -> None:
     except BaseException as e:
         log.fail(failure_reason(e, plan.gpu))
         raise
-    log.end("complete")
+    # An attempt that found the run already trained to its last step (its driver died before recording the
+    # end) only reports the result again; its record says so, so a trial never looks trained twice.
+    log.end("complete" if log.attempt["resumed_from_step"] < cfg.steps else "already_complete")
     ray_sink.finish()
 
 
