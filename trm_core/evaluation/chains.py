@@ -2,10 +2,10 @@
 
 A *chain* is one recursion of one model on one view of a puzzle: (model, latent init row k, dihedral
 transform t, digit permutation p). A mode asks for a set of C chains per puzzle and a `decide` rule. The
-runner keeps batch_rows // C puzzle slots (each runs the C chains of its puzzle), as the trainer's slot
-pool does; a fixed row count keeps memory and, on CPU, cache use the same in every mode. After every ACT step, `decide`
-says which slots have their answer; those slots take the next puzzles at once, on the device (a cumulative
-sum hands out puzzle indices, so there is no host sync), and every forward pass stays full.
+runner keeps batch_rows // C puzzle slots, each running the C chains of its puzzle, as the trainer's slot
+pool does (a fixed row count keeps memory, and on CPU cache use, the same in every mode). After every ACT
+step, `decide` says which slots have their answer; those slots take the next puzzles at once, on the
+device (slots.SlotPool: no host sync), so every forward pass stays full.
 
 The host reads the pool every `sync_every` steps: to report progress, to stop, to raise if a mode left a
 puzzle unanswered at the last step, and, once no puzzle is left to load, to drop the empty slots. Cost is
@@ -17,7 +17,7 @@ Rows are puzzle-major per model: row s*C_m + j is the j-th chain of model m in s
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -91,11 +91,12 @@ class RunOutput:
     f_calls: int = 0
     """chain_steps weighted by each model's f-calls per ACT step, H_cycles * (L_cycles + 1)."""
     wall_s: float = 0.0
+    cpu_s: float = 0.0
+    """CPU seconds of this process during the run (time.process_time; for benchmarks on shared machines)."""
     padding_rows: int = 0
     """Rows of empty slots that ran before a host read dropped them (not part of the cost)."""
     first_halt: np.ndarray | None = None
     """[N] first step at which any chain had sigmoid(q) > RunOptions.tau (max_steps if never)."""
-    extra: dict = field(default_factory=dict)
 
 
 def f_calls_per_step(model) -> int:
@@ -158,7 +159,7 @@ def run_chains(models: Sequence, chains: Sequence[Chain], inputs: Tensor, decide
     pool = SlotPool(inputs.to(device).long(), min(max(1, opts.batch_rows // c), n), opts.max_steps)
     for g in groups:
         g.load(pool.grids(), None)
-    rows_run, ticks, t0 = 0, 0, time.perf_counter()
+    rows_run, ticks, t0, cpu0 = 0, 0, time.perf_counter(), time.process_time()
     while True:
         ticks += 1
         pool.advance()
@@ -188,7 +189,8 @@ def run_chains(models: Sequence, chains: Sequence[Chain], inputs: Tensor, decide
     preds, halt_step, first_halt, slot_steps = pool.results()  # host copies: they wait for the device
     f_per_slot_step = sum(g.c * f_calls_per_step(g.model) for g in groups)
     return RunOutput(preds, halt_step, chain_steps=slot_steps * c, f_calls=slot_steps * f_per_slot_step,
-                     wall_s=time.perf_counter() - t0, padding_rows=rows_run - slot_steps * c, first_halt=first_halt)
+                     wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - cpu0,
+                     padding_rows=rows_run - slot_steps * c, first_halt=first_halt)
 
 
 def _assemble(groups: list[_Group], parts: list[tuple[Tensor, Tensor]], c: int) -> tuple[Tensor, Tensor]:

@@ -120,7 +120,8 @@ def evaluate(models_or_checkpoints, data, config: EvalConfig | TrainConfig | Non
     res = EvalResults(meta={"puzzles": n, "tau": cfg.tau, "max_steps": steps, "device": str(dev), "models": len(models),
                             "chains": [c.__dict__ for c in chains], "fallback": cfg.fallback, "modes": list(cfg.modes),
                             "precision": cfg.precision, "z_l_init": cfg.z_l_init, "batch_rows": cfg.batch_rows,
-                            "padding_rows": {name: run.padding_rows for name, run in runs.items()}})
+                            "padding_rows": {name: run.padding_rows for name, run in runs.items()},
+                            "cpu_s": {name: run.cpu_s for name, run in runs.items()}})
     inp, lab = inputs.numpy(), labels.numpy()
     for name, run in runs.items():
         res.rows.append(_row(name, run, lab, inp, steps, n))
