@@ -107,7 +107,7 @@ def test_run_of_a_valid_file_that_cannot_start_leaves_no_sweep_behind(tmp_path, 
     assert_clean(result, allow_ok=False)
     assert ("file store" if case == "file_store_uri" else "no GPU") in result.stderr
     assert not (root / "nostart").exists()  # so the corrected file is a new sweep, not "a different spec"
-    from sweeper.sweepdir import init_sweep
+    from sweeper.commands._sweeps import init_sweep
 
     spec.write_text(yaml.safe_dump(good))
     assert init_sweep(spec, None, root)[2] is False
