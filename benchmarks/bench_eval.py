@@ -32,6 +32,7 @@ from trm_core import checkpoint
 from trm_core.config import resolve
 from trm_core.data import load_splits
 from trm_core.evaluation import EvalConfig, evaluate
+from trm_core.evaluation.config import DEFAULT_ROWS
 
 RUN_DIR = Path("runs/bench-eval-k4")
 RESULTS = Path(__file__).parent / "results"
@@ -123,8 +124,7 @@ def main() -> None:
     train_set, test = load_splits(cfg.data)
     n = min(args.puzzles, len(test))
     base = EvalConfig.for_training(cfg, device=args.device, limit=n, taus=None)
-    if args.batch_rows:
-        base = base.replace(batch_rows=args.batch_rows)
+    base = base.replace(batch_rows=args.batch_rows or base.batch_rows or DEFAULT_ROWS[torch.device(args.device).type])
     from trm_core.trainer import Run
 
     run = Run(cfg, torch.device(args.device), train_set)

@@ -213,8 +213,8 @@ class TrainConfig:
     eval_tau: float = 0.5
     """Halting threshold of the evaluations: eval/mean_halt_step, and halt / halt_first in the final one."""
     eval_batch_rows: int | None = None
-    """Rows (puzzles x chains) per evaluation forward pass (null = max(64, batch_size * model.k), the rows
-    of a training step)."""
+    """Rows (puzzles x chains) per evaluation forward pass (null = 32 on CPU, where small chunks stay in
+    cache, 1024 on CUDA; see trm_core.evaluation.config.DEFAULT_ROWS)."""
     eval_z_l_init: Literal["l_init", "fresh"] = "l_init"
     """z_L start in evaluation. l_init: L_init[k], even for model.z_l_init=fresh (the reference evaluates
     every model from L_init[0]); fresh: seeded noise for fresh-init models. In-training and final eval alike."""

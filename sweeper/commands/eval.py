@@ -32,7 +32,7 @@ def eval_command(
     tta_perms: Annotated[int, typer.Option(help="Views of tta_perm: the identity and N-1 random digit relabellings.")] = 8,
     fallback: Annotated[str, typer.Option(help="halt-first answer when no chain halts: chain0 (the reference's), prob_avg or max_q.")] = "chain0",
     tau_curve: Annotated[bool, typer.Option(help="Record one all-steps pass and report the accuracy vs cost curve over a grid of tau.")] = True,
-    batch_rows: Annotated[Optional[int], typer.Option(help=f"Rows (puzzles x chains) per forward pass ({FROM_CHECKPOINT}).", show_default=False)] = None,
+    batch_rows: Annotated[Optional[int], typer.Option(help=f"Rows (puzzles x chains) per forward pass ({FROM_CHECKPOINT}: eval_batch_rows, else 32 on CPU, 1024 on CUDA).", show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option(help=f"auto (bf16 autocast on CUDA), fp32, bf16-autocast or bf16 ({FROM_CHECKPOINT}).", show_default=False)] = None,
     z_l_init: Annotated[Optional[str], typer.Option(help=f"z_L start: l_init (L_init rows, the reference's) or fresh (noise, for fresh-init models) ({FROM_CHECKPOINT}).", show_default=False)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",

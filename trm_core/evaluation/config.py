@@ -34,6 +34,11 @@ VIEW_SETS = {"identity": (0,), "rot4": (0, 1, 2, 3), "dihedral8": tuple(range(8)
 
 DEFAULT_TAUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
+DEFAULT_ROWS = {"cpu": 32, "cuda": 1024}
+"""Rows per forward pass when batch_rows is null. CPU: small chunks stay in cache; at cpu-tiny's shape 32
+rows ran 1.3x faster per row than 128 (benchmarks/bench_eval.py). CUDA (and any other device): about a
+paper-preset training step's rows (192 x 4), with no activations kept for a backward pass."""
+
 
 def _fail(msg: str) -> None:
     raise ConfigError(msg)
@@ -75,9 +80,9 @@ class EvalConfig:
     """Halting threshold: a chain halts when sigmoid(q) > tau (the reference's q > 0 is tau = 0.5)."""
     fallback: Literal["chain0", "prob_avg", "max_q"] = "chain0"
     """halt-first answer when no chain halts by the last step (see FALLBACKS; chain0 is the reference's)."""
-    batch_rows: int = 256
+    batch_rows: int | None = None
     """Rows per forward pass: a mode with C chains per puzzle keeps batch_rows // C puzzle slots (at least
-    one), each refilled with the next puzzle as soon as it is answered."""
+    one), each refilled with the next puzzle as soon as it is answered. null = DEFAULT_ROWS of the device."""
     device: str = "auto"
     """auto (cuda if available), cpu, cuda, cuda:N."""
     precision: Literal["auto", "fp32", "bf16-autocast", "bf16"] = "auto"
@@ -126,7 +131,7 @@ class EvalConfig:
             (self.fallback in FALLBACKS, f"unknown fallback '{self.fallback}' (valid: {', '.join(FALLBACKS)})"),
             (self.precision in PRECISIONS, f"unknown precision '{self.precision}' (valid: {', '.join(PRECISIONS)})"),
             (self.z_l_init in ("l_init", "fresh"), f"z_l_init must be l_init or fresh, got '{self.z_l_init}'"),
-            (self.batch_rows >= 1, "batch_rows must be >= 1"),
+            (self.batch_rows is None or self.batch_rows >= 1, "batch_rows must be >= 1"),
             (self.n_digit_perms >= 0 and self.tta_digit_perms >= 0, "digit permutation counts must be >= 0"),
             (self.tta_perms >= 1, "tta_perms must be >= 1"),
             (self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1"),
@@ -149,12 +154,11 @@ class EvalConfig:
 
     @classmethod
     def for_training(cls, cfg: TrainConfig, **changes) -> "EvalConfig":
-        """How a training run evaluates: its eval tau, eval batch, precision, latent rule, puzzle limit, seed.
+        """How a training run evaluates: its eval tau, eval rows, precision, latent rule, puzzle limit, seed.
 
         The in-training evaluation (eval/*) and the end-of-trial evaluation (final/*) both start from this,
         so the same checkpoint scores the same in both.
         """
-        rows = cfg.eval_batch_rows or max(64, cfg.batch_size * cfg.model.k)
-        base = cls(tau=cfg.eval_tau, batch_rows=rows, device=cfg.device, precision=cfg.precision,
+        base = cls(tau=cfg.eval_tau, batch_rows=cfg.eval_batch_rows, device=cfg.device, precision=cfg.precision,
                    z_l_init=cfg.eval_z_l_init, limit=cfg.eval_puzzles, seed=cfg.seed)
         return base.replace(**changes)

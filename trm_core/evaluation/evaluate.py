@@ -19,7 +19,7 @@ from trm_core.config import ConfigError, TrainConfig
 from trm_core.evaluation import diagnostics as diag
 from trm_core.evaluation import modes as M
 from trm_core.evaluation.chains import Chain, RunOptions, RunOutput
-from trm_core.evaluation.config import EvalConfig, view_list
+from trm_core.evaluation.config import DEFAULT_ROWS, EvalConfig, view_list
 from trm_core.evaluation.precision import autocast_dtype, with_weights_for
 from trm_core.evaluation.table import EvalResults
 from trm_core.evaluation.tau_curve import record_chains, tau_curve
@@ -92,7 +92,8 @@ def evaluate(models_or_checkpoints, data, config: EvalConfig | TrainConfig | Non
     n = inputs.shape[0]
     steps = cfg.max_steps or min(m.cfg.max_act_steps for m in models)
     chains = chain_set(models, cfg.views, cfg.latents, cfg.n_digit_perms)
-    opts = RunOptions(max_steps=steps, batch_rows=cfg.batch_rows, tau=cfg.tau, seed=cfg.seed,
+    rows = cfg.batch_rows or DEFAULT_ROWS.get(dev.type, DEFAULT_ROWS["cuda"])
+    opts = RunOptions(max_steps=steps, batch_rows=rows, tau=cfg.tau, seed=cfg.seed,
                       perms=digit_perms(max(cfg.n_digit_perms, cfg.tta_digit_perms), cfg.seed),
                       autocast=autocast_dtype(cfg.precision, dev), fresh_latents=cfg.z_l_init == "fresh",
                       sync_every=cfg.sync_every or (4 if dev.type == "cuda" else 1))
@@ -119,7 +120,7 @@ def evaluate(models_or_checkpoints, data, config: EvalConfig | TrainConfig | Non
 
     res = EvalResults(meta={"puzzles": n, "tau": cfg.tau, "max_steps": steps, "device": str(dev), "models": len(models),
                             "chains": [c.__dict__ for c in chains], "fallback": cfg.fallback, "modes": list(cfg.modes),
-                            "precision": cfg.precision, "z_l_init": cfg.z_l_init, "batch_rows": cfg.batch_rows,
+                            "precision": cfg.precision, "z_l_init": cfg.z_l_init, "batch_rows": rows,
                             "padding_rows": {name: run.padding_rows for name, run in runs.items()},
                             "cpu_s": {name: run.cpu_s for name, run in runs.items()}})
     inp, lab = inputs.numpy(), labels.numpy()
