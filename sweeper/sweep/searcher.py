@@ -38,7 +38,11 @@ class SweepSearcher(Searcher):
         return {**self.__dict__, "session": None}
 
     def suggest(self, trial_id: str) -> dict | None:
-        if self.session.stop_reason or trial_id in self.numbers:  # stopping, or Tune asked twice
+        if self.session.stop_reason:
+            # Stopping: this session hands out nothing more. Not None: with no trial left running, Tune would
+            # block in its trial queue waiting for one (no step, so no callback ends the run).
+            return Searcher.FINISHED
+        if trial_id in self.numbers:  # Tune asked twice
             return None
         handout = self.broker.next_trial()
         if handout is None:
