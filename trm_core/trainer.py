@@ -25,6 +25,7 @@ from trm_core.device import pick_device  # noqa: F401 (also trm_core.trainer.pic
 from trm_core.model import TRM, make_tokens
 from trm_core.optim import EMA, build_optimizers, lr_scale, set_lr
 from trm_core.pool import Sampler, SlotPool
+from trm_core.precision import autocast_dtype
 from trm_core.sink import NullSink, Sink
 from trm_core.wta import ExplorationDraws, carry, expunge_mask, expunge_remove, halt_decision, wta_objective
 
@@ -36,13 +37,6 @@ LOGGED = ("loss", "lm_loss", "halt_loss", "halt_rate", "act_steps_sum", "halted"
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA (paper), none on CPU (fp32: bf16 on CPU is slow and changes results)."""
-    if cfg.precision == "bf16-autocast" or (cfg.precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 class Run:
@@ -123,7 +117,7 @@ def train_step(run: Run) -> dict[str, torch.Tensor]:
     x = model.embed(make_tokens(pool.inputs)).repeat_interleave(k, dim=0)
     # the record must not alias pool state that refill() later changes in place: hence the clones
     prev, alive = (pool.z_H, pool.z_L), pool.alive.clone()
-    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=autocast_dtype(cfg, run.device) is not None):
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=autocast_dtype(cfg.precision, run.device) is not None):
         z_H, z_L, logits, q = model.act_step(x, pool.z_H.flatten(0, 1), pool.z_L.flatten(0, 1))
     obj = wta_objective(logits, q, pool.labels, k, cfg, alive)
     loss, win, losses = obj["loss"], obj["winner"], obj["chain_losses"].detach()

@@ -25,9 +25,16 @@ import numpy as np
 from sweeper.results import plots
 from sweeper.util.files import write_json
 
-FINAL_MODES = ("full", "halt", "halt_first", "tta")
-"""Modes of the final evaluation (tta also yields tta_vote)."""
-ROW_METRICS = ("puzzle_acc", "cell_acc", "relative_cost", "efficiency", "f_calls_per_puzzle", "chain_steps_per_puzzle")
+FINAL_MODES = ("full", "halt", "halt_first")
+"""Modes of every trial's final evaluation: one chain all steps, one chain until it halts, and the
+configuration's own inference (its K chains, the first to halt answers)."""
+BASELINE_MODES = ("tta", "tta_perm")
+"""Added for baseline trials: the TTA family every trial is compared with. `tta` gives the rows tta
+(probability averaging), tta_vote (per-cell majority) and tta_halt_first over the 8 dihedral views;
+`tta_perm` the same three over the identity and 7 digit relabellings. (Only the baseline's TTA is ever
+compared with, so other trials skip its 8-fold cost.)"""
+ROW_METRICS = ("puzzle_acc", "cell_acc", "relative_cost", "efficiency", "f_calls_per_puzzle", "chain_steps_per_puzzle",
+               "mean_halt_step")
 """Per-mode values logged as final/<mode>/<key>."""
 RESULTS = "results.json"
 PER_PUZZLE = "per_puzzle.npz"
@@ -60,21 +67,22 @@ def puzzle_ids(inputs: np.ndarray) -> np.ndarray:
                      for row in grids], dtype=np.uint64)
 
 
-def ensure(work_dir: Path, cfg) -> dict[str, Any]:
-    """The final evaluation of the trial in `work_dir` that trained `cfg` (a TrainConfig) to its last step:
-    run once, then reused (a resumed trial that has it does not evaluate again)."""
+def ensure(work_dir: Path, cfg, baseline: bool) -> dict[str, Any]:
+    """The final evaluation of the trial in `work_dir` that trained `cfg` (a TrainConfig) to its last step
+    (with the TTA family when it is a `baseline` trial): run once, then reused (a resumed trial that has it
+    does not evaluate again)."""
     done = load_results(work_dir)
     if done is not None:
         return done
     ckpt = final_checkpoint(Path(work_dir) / "checkpoints", cfg.steps)
     if ckpt is None:
         raise RuntimeError(f"{work_dir}: no intact checkpoint of step {cfg.steps} to evaluate")
-    return run_final(cfg, ckpt, work_dir)
+    return run_final(cfg, ckpt, work_dir, FINAL_MODES + (BASELINE_MODES if baseline else ()))
 
 
-def run_final(cfg, ckpt: Path, work_dir: Path) -> dict[str, Any]:
-    """Evaluate checkpoint `ckpt` in FINAL_MODES on the held-out puzzles of `cfg` (the trial's TrainConfig,
-    device included); write the files above. Returns results.json's content."""
+def run_final(cfg, ckpt: Path, work_dir: Path, modes: tuple[str, ...] = FINAL_MODES) -> dict[str, Any]:
+    """Evaluate checkpoint `ckpt` in `modes` on the held-out puzzles of `cfg` (the trial's TrainConfig, device
+    included); write the files above. Returns results.json's content."""
     from trm_core.checkpoint import load_model
     from trm_core.data import data_label, load_splits
     from trm_core.device import pick_device
@@ -84,7 +92,7 @@ def run_final(cfg, ckpt: Path, work_dir: Path) -> dict[str, Any]:
     model, _, state = load_model(ckpt, dev)
     test = load_splits(cfg.data)[1]
     n = len(test) if cfg.eval_puzzles is None else min(cfg.eval_puzzles, len(test))
-    res = evaluate(model, test, cfg, modes=FINAL_MODES, device=dev)  # cfg: the in-training eval's rule
+    res = evaluate(model, test, cfg, modes=modes, device=dev)  # cfg: the in-training eval's rule
     out = final_dir(work_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     cost = {r["method"]: float(r["f_calls_per_puzzle"]) for r in res.rows}

@@ -147,7 +147,7 @@ def _run_locked(plan: TrialPlan, setup: TrialSetup, work: Path) -> None:
             if final.get("stopped"):
                 log.record("stopped")
                 _wait_to_be_ended(log, "stopped on request; the sweep resumes it from its newest checkpoint")
-            results = final_eval.ensure(work, cfg)
+            results = final_eval.ensure(work, cfg, plan.baseline)
             _keep_final_checkpoint(ckpt_root)
             sink.log(final_eval.final_metrics(results), cfg.steps)
         finally:

@@ -61,8 +61,10 @@ def check_mlflow_store(tmp_path, name, trials):
         assert run["tags"]["sweeper.state"] == t.state.name
         assert "eval/cell_acc" in run["metrics"] and "train/loss" in run["metrics"]
         if t.state.name == "COMPLETE":  # the scheduler never stops the baseline, so there is one to compare with
-            assert "final/tta/puzzle_acc" in run["metrics"] and "vs_tta/p_value" in run["metrics"]
+            assert "final/halt_first/puzzle_acc" in run["metrics"] and "vs_tta/p_value" in run["metrics"]
             assert run["tags"]["sweeper.vs_tta_rule"].startswith("tta")
+            # Only baseline trials pay for the TTA family (8 views, 8 relabellings): it is all they are compared with.
+            assert ("final/tta_perm/puzzle_acc" in run["metrics"]) == (run["tags"]["sweeper.is_baseline"] == "true")
     for where in (["--root", str(tmp_path / "sweeps")], ["--tracking-uri", resolve_store(cwd=tmp_path).uri]):
         report = sweeper("report", name, "--format", "csv", *where, cwd=tmp_path)
         assert report.returncode == 0 and "model.k=1" in report.stdout and "reference" in report.stdout, report.stderr

@@ -73,7 +73,7 @@ def test_sweep_lifecycle_with_one_real_trial(project):
     d.hooks.trial_started(info)
     sink = CompositeSink([d.factory(ctx)])
     train(cfg, sink.deferred(), checkpoint_dir=ctx.work_dir / "checkpoints")
-    sink.log(final_eval.final_metrics(final_eval.ensure(ctx.work_dir, cfg)), cfg.steps)
+    sink.log(final_eval.final_metrics(final_eval.ensure(ctx.work_dir, cfg, baseline=True)), cfg.steps)
     sink.close()
     d.ended(info, "COMPLETE")
     # Trial 1 completes (synthetic final evaluation on the same puzzle ids as trial 0), trial 2 is pruned.

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from trm_core.evaluation.precision import autocast
 from trm_core.evaluation.slots import SlotPool
 from trm_core.evaluation.views import ChainViews
 from trm_core.model import make_tokens
+from trm_core.precision import autocast
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class RunOptions:
     tau: float | None = None
     """If set, record per puzzle the first step at which any chain had sigmoid(q) > tau."""
     autocast: torch.dtype | None = None
-    """Autocast dtype of the ACT steps (None = none; see evaluation.precision)."""
+    """Autocast dtype of the ACT steps (None = none; see trm_core.precision)."""
     sync_every: int = 1
     """ACT steps between host reads of the pool."""
     fresh_latents: bool = False

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from trm_core.config import ConfigError, TrainConfig
-from trm_core.evaluation.precision import PRECISIONS
+from trm_core.precision import PRECISIONS
 
 MODES = ("full", "halt", "halt_first", "prob_avg", "tta", "tta_perm")
 """Mode names (what to run). Most modes give one row named like the mode; the TTA families give three."""

@@ -14,16 +14,16 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from trm_core.device import pick_device
 from trm_core.config import ConfigError, TrainConfig
+from trm_core.device import pick_device
 from trm_core.evaluation import diagnostics as diag
 from trm_core.evaluation import modes as M
 from trm_core.evaluation.chains import Chain, RunOptions, RunOutput
 from trm_core.evaluation.config import DEFAULT_ROWS, EvalConfig, view_list
-from trm_core.evaluation.precision import autocast_dtype, with_weights_for
 from trm_core.evaluation.table import EvalResults
 from trm_core.evaluation.tau_curve import record_chains, tau_curve
 from trm_core.evaluation.views import digit_perms, perm_family
+from trm_core.precision import autocast_dtype, with_weights_for
 
 Progress = Callable[[str, int, int], None]
 

@@ -1,12 +1,12 @@
-"""Evaluation runs under the precision the model was trained with (TrainConfig.precision's values).
+"""The numeric regime of a run (TrainConfig.precision's values), one rule for training and evaluation:
+evaluation runs under the precision the model was trained with.
 
     auto           bf16 autocast on CUDA, fp32 on CPU (bf16 on CPU is slow and changes results)
     fp32           no autocast
     bf16-autocast  bf16 autocast on any device
     bf16           pure-bf16 parameters (the reference's regime); no autocast, the weights are bf16
 
-This is the trainer's rule (trm_core.trainer.autocast_dtype) keyed by the precision name instead of a
-TrainConfig, so that evaluation never imports the trainer; the two must stay the same.
+The trainer and the evaluation package both import it (neither imports the other for it).
 """
 from __future__ import annotations
 
