@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from trm_core.config import ConfigError, TrainConfig
+from trm_core.dictconfig import nearest_hint
 from trm_core.precision import PRECISIONS
 
 MODES = ("full", "halt", "halt_first", "prob_avg", "tta", "tta_perm")
@@ -52,9 +52,7 @@ def check_modes(names: Sequence[str]) -> list[str]:
         owner = next((m for m, rows in ROWS.items() if name in rows), None)
         if owner:
             _fail(f"unknown evaluation mode '{name}': it is a row of mode '{owner}' (did you mean '{owner}'?)")
-        near = difflib.get_close_matches(name, MODES, n=1, cutoff=0.4)
-        hint = f" (did you mean '{near[0]}'?)" if near else f" (valid: {', '.join(MODES)})"
-        _fail(f"unknown evaluation mode '{name}'{hint}")
+        _fail(f"unknown evaluation mode '{name}'{nearest_hint(name, list(MODES))}")
     return list(names)
 
 
@@ -62,9 +60,7 @@ def view_list(views: str | Sequence[int]) -> list[int]:
     """'identity' | 'rot4' | 'dihedral8' | [t, ...] -> dihedral indices."""
     if isinstance(views, str):
         if views not in VIEW_SETS:
-            near = difflib.get_close_matches(views, VIEW_SETS, n=1)
-            hint = f" (did you mean '{near[0]}'?)" if near else f" (valid: {', '.join(VIEW_SETS)})"
-            _fail(f"unknown view set '{views}'{hint}")
+            _fail(f"unknown view set '{views}'{nearest_hint(views, list(VIEW_SETS))}")
         return list(VIEW_SETS[views])
     out = [int(t) for t in views]
     if not out or any(not 0 <= t < 8 for t in out):
@@ -148,8 +144,7 @@ class EvalConfig:
         names = [f.name for f in dataclasses.fields(self)]
         for key in changes:
             if key not in names:
-                near = difflib.get_close_matches(key, names, n=1)
-                _fail(f"unknown evaluation option '{key}'" + (f" (did you mean '{near[0]}'?)" if near else ""))
+                _fail(f"unknown evaluation option '{key}'{nearest_hint(key, names)}")
         return dataclasses.replace(self, **changes)
 
     @classmethod
