@@ -94,7 +94,7 @@ def test_the_searcher_ships_a_resolved_plan_and_records_how_trials_ended(tmp_pat
     assert failed.state == optuna.trial.TrialState.FAIL and "nan" in failed.user_attrs["reason"]
     assert session.ended_trials == [(0, "COMPLETE"), (1, "PRUNED"), (2, "FAIL")]
     session.stop_reason = "stop requested"
-    assert searcher.suggest("td") is None  # a stopping session hands out nothing
+    assert searcher.suggest("td") == SweepSearcher.FINISHED  # a stopping session hands out nothing (test_searcher_stop.py)
 
 
 def test_the_searcher_pickles_without_its_session(tmp_path):
