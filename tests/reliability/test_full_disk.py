@@ -59,7 +59,7 @@ def _temp_files(sweep: SweepDir) -> list[str]:
             "traceback; no trial FAIL in the Optuna journal; the step-6 checkpoint loads; no temporary file "
             "left; after the filler is deleted, `sweeper resume` finishes every trial exactly once")
 @pytest.mark.fault(
-    fault="checkpoint copies per trial (disk use)", kind="real",
+    fault="checkpoint copies per trial (disk use)", kind="inspection",
     injected="none: the checkpoints the resumed sweep leaves are listed",
     checked="each finished trial keeps only its final checkpoint (two while it trains); Ray's experiment folder "
             "holds no checkpoint copy")
@@ -125,9 +125,10 @@ app(sys.argv[1:], prog_name="sweeper")
     injected="inside the trial worker, a test sink fills the tmpfs sweeps root to the last byte at step 9 (after "
              "the step-6 checkpoint): the trial's next checkpoint and records, and the driver's stop request, "
              "live.json, state.json and journal all meet a real ENOSPC",
-    checked="the driver ends with one line naming the full disk and `sweeper resume`, no traceback; no trial "
-            "FAIL; the step-6 checkpoint loads; no temporary file left; after the filler is deleted, `sweeper "
-            "resume` finishes every trial exactly once")
+    checked="the driver ends with one line `error: sweep NAME stopped: no space left on device ...; free space "
+            "..., then sweeper resume NAME` (exit 2: it cannot record its end in state.json), no traceback; no trial FAIL; the "
+            "step-6 checkpoint loads; no temporary file left; after the filler is deleted, `sweeper resume` "
+            "finishes every trial exactly once")
 def test_a_disk_filled_to_the_last_byte_stops_the_driver_cleanly(tmp_path, tmpfs):
     disk = tmpfs(16 << 20)
     root = disk / "sweeps"

@@ -131,7 +131,7 @@ def test_the_local_ray_offers_only_the_cpus_this_process_may_use(local_ray):
 @pytest.mark.xfail(strict=True, reason="Ray chmods its session folders to 0777 whatever the umask "
                    "(ray/_common/utils.py try_make_directory_shared); needs a private parent for Ray's _temp_dir")
 @pytest.mark.fault(
-    fault="Ray session folder writable by other users", kind="real",
+    fault="Ray session folder writable by other users", kind="inspection",
     injected="none: the mode of the session folder of a sweep's local Ray is read",
     checked="no write permission for group or others")
 def test_the_local_ray_session_folder_is_private(local_ray):
@@ -139,7 +139,7 @@ def test_the_local_ray_session_folder_is_private(local_ray):
 
 
 @pytest.mark.fault(
-    fault="MLflow telemetry", kind="real",
+    fault="MLflow telemetry", kind="inspection",
     injected="none: a fresh interpreter without DO_NOT_TRACK, CI or MLFLOW_DISABLE_TELEMETRY imports the tracking "
              "package",
     checked="MLflow's own is_telemetry_disabled() is true after the import (and false before it, so the test can fail)")

@@ -38,7 +38,7 @@ def listening(pids: set[int]) -> list[tuple[int, str, int]]:
 
 
 @pytest.mark.fault(
-    fault="local Ray listening on the network (finding 5)", kind="real",
+    fault="local Ray listening on the network (finding 5)", kind="inspection",
     injected="none: a sweep's local Ray is started (sweeper.sweep.cluster.start_ray) and a task run on it",
     checked="every TCP socket in LISTEN state of the process and its children is 127.0.0.1 (psutil on the real "
             "processes); Ray's auth token file is private to the user")
