@@ -53,6 +53,11 @@ class Row:
 
 
 UNMARKED = [
+    Row("`sweeper ui` ended by SIGTERM, SIGHUP or Ctrl-C (finding 13)", "real",
+        "a real `sweeper ui` serving a store; the signal sent to it (SIGINT to its process group, as a terminal does)",
+        "exit 128+N; the MLflow server and its workers are gone and the port no longer answers",
+        ["tests/sweeper/test_ui.py::test_sigterm_and_sighup_stop_the_server_and_its_workers",
+         "tests/sweeper/test_ui.py::test_ui_serves_the_store_and_a_sweep_tracked_over_http"]),
     Row("checkpoint that runs code (finding 1)", "real",
         "a state.pt whose pickle calls os.system, with a matching state.sha256; `sweeper eval` and `train --resume` on it",
         "refused with one `error:` line naming the global, exit 2; nothing executed; no fallback to an older checkpoint",

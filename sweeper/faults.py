@@ -8,8 +8,8 @@ POINT   where the process is (the keys of POINTS)
 TRIAL   the trial it concerns (t0003), or * for any trial
 HIT     fire on the HIT-th time this process reaches POINT for that trial (1 = the first)
 ACTION  kill_driver (SIGKILL the sweep's driver, as `kill -9` would), kill_worker (SIGKILL this trial
-        worker), kill_all (both: a power cut), oom (raise torch.OutOfMemoryError), enospc / erofs
-        (raise OSError: disk full / read-only file system), truncate_ckpt (cut the trial's newest
+        worker), kill_all (both, as a process kill: the page cache survives, unlike a power cut), oom (raise
+        torch.OutOfMemoryError), truncate_ckpt (cut the trial's newest
         checkpoint file in half, then SIGKILL the worker: a torn write the checksum must catch)
 
 Each fault fires at most once per sweep: before it acts it leaves a marker in <sweep dir>/faults/, so a
@@ -18,7 +18,6 @@ really fired. When several faults match one hit, the first one not fired yet act
 """
 from __future__ import annotations
 
-import errno
 import os
 import re
 import signal
@@ -34,7 +33,8 @@ POINTS = {
     "mlflow_log": "the trial's MLflow sink is about to log a batch of metrics",
     "trial_finished": "the driver has recorded a trial's end (Optuna, MLflow), before Ray snapshots it",
 }
-ACTIONS = ("kill_driver", "kill_worker", "kill_all", "oom", "enospc", "erofs", "truncate_ckpt")
+ACTIONS = ("kill_driver", "kill_worker", "kill_all", "oom", "truncate_ckpt")
+"""(A full disk is not simulated here: tests/reliability/test_full_disk.py fills a real tmpfs.)"""
 _SPEC = re.compile(r"(?P<point>\w+):(?P<trial>t\d{4}|\*):(?P<hit>[1-9]\d*):(?P<action>\w+)")
 _hits: dict[tuple[str, int | None], int] = {}
 
@@ -92,9 +92,6 @@ def _act(action: str, sweep_dir: Path, trial: int | None) -> None:
         import torch
 
         raise torch.OutOfMemoryError(f"CUDA out of memory (simulated by {ENV})")
-    if action in ("enospc", "erofs"):
-        code = errno.ENOSPC if action == "enospc" else errno.EROFS
-        raise OSError(code, os.strerror(code), str(sweep_dir))
 
 
 def _kill_driver(sweep_dir: Path) -> None:

@@ -5,8 +5,8 @@ A local Ray is started loopback-only: every gRPC server of Ray binds 127.0.0.1 e
 is 127.0.0.1, but Ray rewrites a requested 127.0.0.1 to the machine's address unless its "cluster mode"
 is off (on Linux it is on). So, with no --address, cluster mode is switched off for this process before
 ray.init, and `address="local"` keeps Ray from joining whatever /tmp/ray/ray_current_cluster names.
-Ray 2.60 starts local clusters with token authentication; its files are created under umask 077 so the
-token and session folders are private to the user.
+Ray 2.60 starts local clusters with token authentication; its files are created under umask 077 and
+its session folders live in a 0700 folder of the user's, so the token and the sessions are private.
 """
 from __future__ import annotations
 
@@ -43,13 +43,34 @@ def start_ray(address: str | None, sweep: SweepDir) -> bool:
     old = os.umask(0o077)
     try:
         ray.init(address="local", num_cpus=usable_cpus(), num_gpus=detect_gpus(), include_dashboard=False,
-                 _node_ip_address="127.0.0.1", **quiet)
+                 _node_ip_address="127.0.0.1", _temp_dir=str(private_temp_dir()), **quiet)
     finally:
         os.umask(old)
     _private_token()
     # Recorded so that a resume after kill -9 of this driver can end what it left behind.
     sweep.update_state(ray={"address": None, "processes": descendants(os.getpid())})
     return True
+
+
+def private_temp_dir() -> Path:
+    """Ray's temp folder for a local sweep: /tmp/sweeper-<uid>/ray. Ray makes its temp and session folders
+    0777 whatever the umask; inside a parent that is ours with mode 0700, nobody else can reach them. A
+    parent of that name that is not ours (or is a symlink) is refused rather than used."""
+    import tempfile
+
+    from sweeper.errors import UserError
+
+    parent = Path(tempfile.gettempdir()) / f"sweeper-{os.getuid()}"
+    try:
+        parent.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(parent)
+    if parent.is_symlink() or info.st_uid != os.getuid():
+        raise UserError(f"{parent} is not a folder of this user; remove it (Ray's files of a local sweep go there)")
+    if info.st_mode & 0o077:
+        parent.chmod(0o700)
+    return parent / "ray"
 
 
 def _private_token() -> None:
