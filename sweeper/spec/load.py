@@ -28,6 +28,9 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 """Sweep names: they become folder and experiment names."""
 _DURATION = re.compile(r"(\d+(?:\.\d*)?)\s*([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_MAX_DURATION = 10 * 365 * 86400
+_MAX_SHARE = 1e6
+"""CPUs or GPUs one trial may ask for (a bound, so a 5,000-digit number is an error, not an overflow)."""
 DEFAULT_RUN_CAP = 100
 """Trials of a non-grid sweep without run_cap (W&B has no cap: its sweeps run until stopped)."""
 
@@ -208,24 +211,26 @@ def _amount(where: str, value: Any, default: float, allow_zero: bool = False) ->
             raise Problem(f"{where}: {e}") from None
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            value > 0 or (allow_zero and value == 0)) or value == float("inf"):
-        raise Problem(f"{where}: expected a positive number or an expression such as '0.125 * K', got {short(value)}")
+            value > 0 or (allow_zero and value == 0)) or value > _MAX_SHARE:
+        raise Problem(f"{where}: expected a positive number or an expression such as '0.125 * K' (numbers up to "
+                      f"{_MAX_SHARE:g}), got {short(value)}")
     return float(value)
 
 
 def _duration(value: Any) -> float | None:
-    """Seconds from a number or '90s' / '15m' / '2h' / '1h30m'."""
+    """Seconds from a number or '90s' / '15m' / '2h' / '1h30m' (more than ten years is a typo, not a budget)."""
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"):
-        return float(value)
-    if isinstance(value, str):
+    seconds = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= _MAX_DURATION:
+        seconds = float(value)
+    elif isinstance(value, str) and len(value) <= 64:
         text = value.replace(" ", "")
-        if re.fullmatch(r"\d+(\.\d*)?", text) and float(text) > 0:
-            return float(text)
         parts = _DURATION.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
+        if re.fullmatch(r"\d+(\.\d*)?", text):
+            seconds = float(text)
+        elif parts and "".join(n + u for n, u in parts) == text:
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-            if seconds > 0:
-                return seconds
+    if seconds is not None and 0 < seconds <= _MAX_DURATION:
+        return seconds
     raise Problem(f"time_budget: expected seconds or a duration like '15m', '2h', '1h30m', got {short(value)}")

@@ -29,6 +29,9 @@ MAX_GRID = 100_000
 """Grids with more configurations are refused: Optuna's GridSampler materialises every one."""
 
 
+BIG = 10**9
+"""Upper bound of every count in a sweep file: a 5,000-digit integer is a one-line error, not an overflow."""
+
 class MetricRaw(Raw):
     name: str
     """A metric the trainer reports, e.g. eval/puzzle_acc."""
@@ -53,13 +56,13 @@ class BaseRaw(Raw):
 class SchedulerRaw(Raw):
     type: Literal["asha", "hyperband", "median", "none"] = "asha"
     """Ray Tune trial scheduler that stops weak trials early (none = run every trial to the end)."""
-    grace_period: int = Field(1, ge=1)
+    grace_period: int = Field(1, ge=1, le=BIG)
     """Evaluations (reports) a trial gets before it can be stopped."""
     reduction_factor: float = Field(3.0, gt=1)
     """Keep 1/reduction_factor of the trials at each rung."""
-    max_t: int | None = Field(None, ge=1)
+    max_t: int | None = Field(None, ge=1, le=BIG)
     """Evaluations of a full trial (null: derived from steps / eval_every by the runner)."""
-    brackets: int = Field(1, ge=1)
+    brackets: int = Field(1, ge=1, le=BIG)
     """ASHA brackets (W&B's `s`)."""
 
 
@@ -68,11 +71,11 @@ class EarlyTerminateRaw(Raw):
 
     type: Literal["hyperband"]
     """The only kind W&B has."""
-    min_iter: int | None = Field(None, ge=1)
+    min_iter: int | None = Field(None, ge=1, le=BIG)
     """First band (in evaluations); later bands at min_iter * eta^k."""
-    max_iter: int | None = Field(None, ge=1)
+    max_iter: int | None = Field(None, ge=1, le=BIG)
     """With s: bands at max_iter / eta^k, k = 1..s (wins over min_iter, as in W&B)."""
-    s: int | None = Field(None, ge=1)
+    s: int | None = Field(None, ge=1, le=BIG)
     """How many bands below max_iter."""
     eta: float = Field(3.0, gt=1)
     """At each band, trials outside the best 1/eta stop."""
@@ -95,7 +98,7 @@ class ControllerRaw(Raw):
 class ResourcesRaw(Raw):
     gpu: Any = None
     """GPU fraction per trial: a number or an expression over parameters such as `0.125 * K`."""
-    trials_per_gpu: int | None = Field(None, ge=1)
+    trials_per_gpu: int | None = Field(None, ge=1, le=BIG)
     """Alternative to `gpu`: this many trials share one GPU."""
 
 
@@ -139,7 +142,7 @@ class SpecRaw(Raw):
     """Dotted trainer key -> W&B dict, Hydra string or constant (nested W&B groups flatten)."""
     early_terminate: EarlyTerminateRaw | None = None
     """W&B's hyperband stopping; instead of `scheduler`."""
-    run_cap: int | None = Field(None, ge=1)
+    run_cap: int | None = Field(None, ge=1, le=BIG)
     """At most this many trials (required for every method but grid)."""
     base: BaseRaw = BaseRaw()
     """Preset and dotted overrides every trial starts from."""
@@ -151,13 +154,13 @@ class SpecRaw(Raw):
     """GPU share per trial."""
     cpus: Any = 1
     """CPUs (torch threads) per trial: a number or an expression."""
-    concurrency: int | None = Field(None, ge=1)
+    concurrency: int | None = Field(None, ge=1, le=BIG)
     """Trials at once (default: as many as resources allow)."""
     time_budget: Any = None
     """Wall time of the whole sweep: seconds or '90s', '15m', '2h', '1h30m'."""
-    max_failures: int | None = Field(None, ge=0)
+    max_failures: int | None = Field(None, ge=0, le=BIG)
     """Stop the sweep (resumably) when more trials than this fail."""
-    trial_retries: int = Field(0, ge=0)
+    trial_retries: int = Field(0, ge=0, le=BIG)
     """Retries of a crashed trial from its last checkpoint."""
     scheduler: SchedulerRaw | None = None
     """Early stopping by a Ray Tune scheduler (asha, hyperband, median, none)."""

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-# test_hostile_input.py reuses the sweep-file strategies of tests/sweeper/test_spec_fuzz.py; appended, so it
-# is found whichever folder pytest collects first and never shadows the repo's own packages.
-sys.path.append(str(Path(__file__).resolve().parents[1] / "sweeper"))
 
 
 def pytest_configure(config):

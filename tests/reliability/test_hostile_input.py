@@ -3,7 +3,7 @@ and exit code 2, never a traceback, and `sweeper run` of a bad file leaves no sw
 
 Covered elsewhere, not repeated here: the resource-formula parser never evaluates code
 (tests/sweeper/test_expr.py), sweep names cannot leave the sweeps root (tests/sweeper/test_sweepdir.py),
-load_spec on arbitrary documents (tests/sweeper/test_spec_fuzz.py) and a second driver of a running sweep
+load_spec on arbitrary documents (tests/helpers/fuzz.py) and a second driver of a running sweep
 is refused (tests/sweeper/test_sweepdir.py::test_second_driver_is_refused_with_who_holds_the_lock).
 """
 from __future__ import annotations
@@ -17,9 +17,9 @@ import torch
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_spec_fuzz import documents, specish
 from typer.testing import CliRunner
 
+from helpers.fuzz import documents, specish
 from sweeper.cli import app
 from sweeper.errors import UserError
 from sweeper.spec import load_spec
