@@ -79,8 +79,8 @@ def training_sample(run, steps: int) -> dict[str, float]:
 
 def forward_sample(model, rows: int, steps: int, precision: str) -> dict[str, float]:
     """Bare ACT steps of `rows` rows (no views, no answers, no refills): the ceiling of any evaluation."""
-    from trm_core.precision import autocast, autocast_dtype
     from trm_core.model import make_tokens
+    from trm_core.precision import autocast, autocast_dtype
 
     dev = model.H_init.device
     tokens = make_tokens(torch.ones(rows, 81, dtype=torch.long, device=dev))

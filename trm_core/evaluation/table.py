@@ -53,7 +53,8 @@ class EvalResults:
         head = [h for h, _ in TABLE_COLUMNS]
         body = [[_fmt(r[k], k) for _, k in TABLE_COLUMNS] for r in self.rows]
         widths = [max(len(x) for x in col) for col in zip(head, *body)]
-        line = lambda cells: " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        def line(cells):
+            return " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
         sep = "-+-".join("-" * w for w in widths)
         return "\n".join([line(head), sep, *map(line, body)])
 
