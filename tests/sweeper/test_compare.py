@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sweeper import compare as C
+from sweeper.results import compare as C
 
 
 @pytest.mark.parametrize("wins,losses", [(0, 0), (1, 0), (3, 9), (10, 10), (17, 4), (0, 25), (120, 90)])
