@@ -35,9 +35,12 @@ def fired(sweep: SweepDir, fault: str) -> bool:
 
 
 def completions(sweep: SweepDir, number: int) -> int:
-    """How many attempts of trial `number` trained to the end (attempts.jsonl)."""
-    attempts = read_jsonl(sweep.trial_dir(number) / "attempts.jsonl")
-    return sum(a.get("event") == "end" and a.get("outcome") == "complete" for a in attempts)
+    """How many attempts of trial `number` trained to the end (attempts.jsonl). An attempt that finds the trial
+    already trained ends 'already_complete' and trains nothing: it stands for an earlier attempt that reached
+    the last step but was killed before recording its end (a worker outliving its killed driver for a moment)."""
+    ends = [a.get("outcome") for a in read_jsonl(sweep.trial_dir(number) / "attempts.jsonl") if a.get("event") == "end"]
+    complete = ends.count("complete")
+    return complete + (complete == 0 and "already_complete" in ends)
 
 
 def check_recovered(sweep: SweepDir, cwd: Path, total: int, steps: int, redone: bool = False) -> None:
@@ -48,7 +51,8 @@ def check_recovered(sweep: SweepDir, cwd: Path, total: int, steps: int, redone: 
     assert all(t.state.name == "COMPLETE" for t in trials), [(t.number, t.state.name) for t in trials]
     keys = {(json.dumps(t.params, sort_keys=True), t.user_attrs.get("seed")) for t in trials}
     assert len(keys) == total, "a configuration ran twice"
-    assert [completions(sweep, n) for n in range(total)] == [1] * total, "a trial trained to the end twice"
+    done = [completions(sweep, n) for n in range(total)]
+    assert done == [1] * total, f"attempts that trained each trial to its end (want 1 each): {done}"
     for t in trials:
         work = sweep.trial_dir(t.number)
         if not redone:  # a torn checkpoint legitimately makes a trial redo the steps since the one before
