@@ -21,9 +21,18 @@ def fault_env(*faults_: str) -> dict[str, str]:
 
 
 def run_until_killed(cmd: list[str], cwd: Path, extra_env: dict[str, str], timeout: float = 180) -> None:
-    """Run a driver that a fault kills with SIGKILL; fail if it ends any other way."""
-    proc = subprocess.run(cmd, cwd=cwd, env=extra_env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == -9, f"the driver was not killed (exit {proc.returncode}): {proc.stderr[-3000:]}"
+    """Run a driver that a fault kills with SIGKILL; fail if it ends any other way. Returns when the driver
+    is dead: its output goes to a file, not a pipe, so processes it left (which inherit the pipe) cannot hold
+    the return back until they exit on their own."""
+    log = cwd / "killed-driver.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=extra_env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == -9, f"the driver was not killed (exit {code}): {log.read_text()[-3000:]}"
 
 
 def driver(*args: str) -> list[str]:

@@ -80,7 +80,7 @@ def test_ui_serves_the_store_and_a_sweep_tracked_over_http(tmp_path, monkeypatch
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    err = proc.stderr.read()
+    _, err = proc.communicate(timeout=30)  # a server left holding the pipe fails here instead of hanging
     assert f"MLflow UI: {base}" in err
     assert proc.stdout.read().strip() == f"{base}/#/experiments?workflowType=machine_learning"  # the page to open
     _assert_stopped(servers, base)
@@ -117,7 +117,14 @@ def _ui(tmp_path: Path, port: int, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop(ENV_URI, None)
     return subprocess.Popen([sys.executable, "-m", "sweeper", "ui", "--port", str(port), *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_as_foreground_job)
+
+
+def _as_foreground_job() -> None:
+    """Ctrl-C must reach it as in a terminal, also when the tests run as a background job (`cmd &` in a
+    script), which starts children with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
