@@ -80,9 +80,9 @@ def test_ui_serves_the_store_and_a_sweep_tracked_over_http(tmp_path, monkeypatch
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    _, err = proc.communicate(timeout=30)  # a server left holding the pipe fails here instead of hanging
+    out, err = proc.communicate(timeout=30)  # a server left holding the pipe fails here instead of hanging
     assert f"MLflow UI: {base}" in err
-    assert proc.stdout.read().strip() == f"{base}/#/experiments?workflowType=machine_learning"  # the page to open
+    assert out.strip() == f"{base}/#/experiments?workflowType=machine_learning"  # the page to open
     _assert_stopped(servers, base)
 
 
