@@ -1,6 +1,6 @@
 """Sweep overhead: a real sweep's wall time against its trials' own training time, and Ray start-up.
 
-    python benchmarks/bench_sweep.py                 # 4 trials of ~1 minute, 2 at a time (~2.5 min)
+    python benchmarks/bench_sweep.py                 # 4 smoke trials of ~2.5 minutes, 2 at a time (~6 min)
     python benchmarks/bench_sweep.py --steps 60      # a quick look (overhead dominates short trials)
 
 overhead ratio = sweep wall time / (sum of the trials' own seconds / concurrency), where a trial's own
@@ -83,7 +83,7 @@ def run(steps: int, trials: int, concurrency: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=2000, help="Training steps per trial (2000: ~1 minute on 2 CPU cores).")
+    ap.add_argument("--steps", type=int, default=2000, help="Training steps per trial (2000: ~160 s on one core of this CPU; Muon's bf16 Newton-Schulz dominates the smoke model's step).")
     ap.add_argument("--trials", type=int, default=4, help="Trials in the sweep.")
     ap.add_argument("--concurrency", type=int, default=2, help="Trials at once.")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_sweep.json")
