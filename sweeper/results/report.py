@@ -130,7 +130,14 @@ def _cells(row: dict[str, Any]) -> dict[str, str]:
     return {"configuration": row["configuration"], "seeds": str(row["seeds"]), "puzzle_acc": acc,
             "cell_acc": _pct(row["cell_acc"]), "halt_step": fmt(row["halt_step"], ".2f"),
             "relative_cost": fmt(row["relative_cost"], ".2f"), "efficiency": fmt(row["efficiency"], ".3f"),
-            "delta": delta, "p_value": fmt(row["p_value"], ".3g"), "verdict": row["verdict"] or "–"}
+            "delta": delta, "p_value": _p(row["p_value"]), "verdict": row["verdict"] or "–"}
+
+
+def _p(v: float) -> str:
+    """A p-value; one below the smallest double is computed as 0, which would read as 'impossible'."""
+    if not math.isfinite(v):
+        return "–"
+    return "< 1e-300" if v < 1e-300 else format(v, ".3g")
 
 
 def render(rows: Sequence[dict[str, Any]], fmt: str = "table") -> str:

@@ -108,3 +108,10 @@ def test_unknown_names_are_one_line_with_the_nearest_name(populated, monkeypatch
 def test_bad_format_is_a_user_error(populated):
     out = CliRunner().invoke(app, ["report", populated[1].name, "--format", "html"])
     assert out.exit_code == 2 and "--format" in out.output
+
+
+def test_a_p_value_below_the_smallest_double_is_not_printed_as_zero():
+    from sweeper.results.report import _p
+
+    # McNemar's exact p for hundreds of losses and no wins underflows to 0.0; "0" would read as impossible.
+    assert (_p(0.0), _p(3.87e-101), _p(float("nan"))) == ("< 1e-300", "3.87e-101", "–")
