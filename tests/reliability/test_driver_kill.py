@@ -40,6 +40,18 @@ WHEN = {  # moment -> (the row of docs/RELIABILITY.md, how the fault point bring
 }
 
 
+def killed_sweep(tmp_path, name: str, fault: str) -> tuple[SweepDir, list[dict]]:
+    """A two-trial smoke sweep run until `fault` SIGKILLs its driver; the sweep and the processes it recorded
+    (read before a resume or stop rewrites the record)."""
+    root = tmp_path / "sweeps"
+    spec = smoke_variant(tmp_path, name, scheduler={"type": "none"}, concurrency=2,
+                         parameters={"optim.adam_lr": {"values": [0.001, 0.003]}})
+    sweep = SweepDir.at(name, root)
+    run_until_killed(driver("run", str(spec), "--root", str(root)), tmp_path, fault_env(fault))
+    assert fired(sweep, fault)
+    return sweep, recorded_processes(sweep)
+
+
 @pytest.mark.parametrize("moment", [pytest.param(m, id=m, marks=pytest.mark.fault(
     fault=WHEN[m][0], injected=f"`SWEEPER_FAULT={MOMENTS[m]}`: {WHEN[m][1]}")) for m in MOMENTS])
 @pytest.mark.fault(
@@ -48,14 +60,8 @@ WHEN = {  # moment -> (the row of docs/RELIABILITY.md, how the fault point bring
             "parent, none RUNNING; no step evaluated twice; no torn checkpoint folder; no process of the killed "
             "driver alive")
 def test_kill_9_of_the_driver_then_resume_loses_and_repeats_nothing(tmp_path, moment):
-    fault = MOMENTS[moment]
-    root = tmp_path / "sweeps"
-    spec = smoke_variant(tmp_path, "kill", scheduler={"type": "none"}, concurrency=2,
-                         parameters={"optim.adam_lr": {"values": [0.001, 0.003]}})
-    sweep = SweepDir.at("kill", root)
-    run_until_killed(driver("run", str(spec), "--root", str(root)), tmp_path, fault_env(fault))
-    assert fired(sweep, fault)
-    left = recorded_processes(sweep)
+    sweep, left = killed_sweep(tmp_path, "kill", MOMENTS[moment])
+    root = sweep.root
     res = subprocess.run(driver("resume", "kill", "--root", str(root)), cwd=tmp_path, env=env(),
                          capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -77,14 +83,8 @@ def test_kill_9_of_the_driver_then_resume_loses_and_repeats_nothing(tmp_path, mo
 def test_stop_ends_what_a_killed_driver_left_running(tmp_path):
     """Why this fails on commit 6911ba4: `sweeper stop` on a sweep whose lock was free only said 'not running'
     and ended nothing, so the orphaned Ray processes and trial workers ran on until a resume."""
-    fault = MOMENTS["mid_training"]
-    root = tmp_path / "sweeps"
-    spec = smoke_variant(tmp_path, "orphans", scheduler={"type": "none"}, concurrency=2,
-                         parameters={"optim.adam_lr": {"values": [0.001, 0.003]}})
-    sweep = SweepDir.at("orphans", root)
-    run_until_killed(driver("run", str(spec), "--root", str(root)), tmp_path, fault_env(fault))
-    assert fired(sweep, fault)
-    left = recorded_processes(sweep)
+    sweep, left = killed_sweep(tmp_path, "orphans", MOMENTS["mid_training"])
+    root = sweep.root
     assert alive(left), "nothing of the killed driver is running: this test would prove nothing"
     res = subprocess.run(driver("stop", "orphans", "--root", str(root)), cwd=tmp_path, env=env(),
                          capture_output=True, text=True, timeout=120)
