@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -20,12 +20,14 @@ def register(app: typer.Typer) -> None:
         app.command(fn.__name__)(fn)
 
 
-def extensions(spec, sweep, tracking_uri: str | None = None) -> tuple[list, list]:
-    """(driver hooks, trial sink factories) for this sweep: MLflow tracking on both sides."""
+def extensions(spec, sweep, tracking_uri: str | None = None) -> Callable[[], tuple[list, list]]:
+    """What makes (driver hooks, trial sink factories) for this sweep: MLflow tracking on both sides. The
+    store's URI is checked now; the store is opened by the returned function, while Ray starts."""
     from sweeper.commands._sweeps import sweep_id
-    from sweeper.tracking import hooks_for
+    from sweeper.tracking import hooks_for, resolve_store
 
-    return hooks_for(spec, sweep.path, sweep_id(sweep), tracking_uri)
+    resolve_store(tracking_uri, spec.tracking_uri, sweep.path)  # a bad URI fails here, before Ray starts
+    return lambda: hooks_for(spec, sweep.path, sweep_id(sweep), tracking_uri)
 
 
 TrackingOpt = Annotated[Optional[str], typer.Option(
@@ -99,10 +101,10 @@ def _execute(sweep, spec, address, concurrency, tracking_uri=None, warm_start=No
 
     for note in getattr(spec, "notes", ()):
         typer.echo(note, err=True)
-    hooks, factories = extensions(spec, sweep, tracking_uri)
+    make_extensions = extensions(spec, sweep, tracking_uri)
     try:
         out = run_sweep(RunRequest(sweep=sweep, spec=spec, address=address, concurrency=concurrency,
-                                   hooks=hooks, sink_factories=factories, warm_start=warm_start))
+                                   extensions=make_extensions, warm_start=warm_start))
     except OSError as e:  # the driver's own writes on a full disk (state.json, the report): one line, resumable
         if e.errno not in DISK_ERRNOS:
             raise

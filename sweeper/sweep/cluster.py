@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from sweeper.sweep.sweepdir import SweepDir
@@ -87,6 +88,15 @@ def stop_ray(owned: bool) -> None:
         ray.shutdown()
 
 
+def stop_ray_meanwhile(owned: bool) -> threading.Thread:
+    """Stop Ray in a thread and return it (join it). ray.shutdown mostly sleeps while Ray's processes exit
+    (1.5-2 s); the driver writes the sweep's report meanwhile. Not the other way round: Ray's processes die
+    with the thread that started them (PR_SET_PDEATHSIG), so ray.init must stay in the main thread."""
+    thread = threading.Thread(target=stop_ray, args=(owned,), name="ray-shutdown")
+    thread.start()
+    return thread
+
+
 def usable_cpus() -> int:
     """CPUs this process may use: its affinity mask, capped by a container's CPU quota (Ray's detection)."""
     count = len(os.sched_getaffinity(0))
@@ -100,10 +110,10 @@ def usable_cpus() -> int:
 
 
 def detect_gpus() -> int:
-    """CUDA devices visible to this process (0 without CUDA)."""
-    import torch
+    """CUDA devices visible to this process (0 without CUDA; torch is not imported where there is no GPU)."""
+    from sweeper.util.gpus import gpu_count
 
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return gpu_count()
 
 
 def cluster_facts() -> tuple[float, float]:

@@ -1,6 +1,7 @@
 """Run a sweep: the driver's happy path, and the one place a Tuner is built.
 
-    run_sweep(req): lock -> end a killed driver's leftovers -> start/attach Ray -> plan -> Tuner -> fit -> outcome
+    run_sweep(req): lock -> end a killed driver's leftovers -> start/attach Ray -> plan -> Tuner -> fit
+                    -> outcome and report (while Ray shuts down)
 
 Every session builds a fresh Tuner: the Optuna journal is the record of what ran, so a resume needs no
 pickled Ray state (nothing from the sweep folder is unpickled) — unfinished trials are handed out again
@@ -10,11 +11,13 @@ Tune's SIGUSR1 path); Ctrl-C asks for the same stop, a second Ctrl-C ends at onc
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
+import threading
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ray import tune
 
@@ -49,6 +52,9 @@ class RunRequest:
     """rich Console for output (default: stderr)."""
     warm_start: str | None = None
     """--warm-start: seed the study with this sweep's finished trials (wins over the spec's warm_start)."""
+    extensions: Callable[[], tuple[Sequence[SweepHooks], Sequence[SinkFactory]]] | None = None
+    """More (hooks, sink_factories), made while Ray starts (MLflow's store takes seconds to open); its
+    errors are raised before any trial starts."""
 
 
 def run_sweep(req: RunRequest) -> SweepOutcome:
@@ -62,7 +68,12 @@ def run_sweep(req: RunRequest) -> SweepOutcome:
         cluster.clean_stale(req.sweep)
         repair_journal(req.sweep.journal)
         req.sweep.clear_stop()
-        owned = cluster.start_ray(address, req.sweep)
+        extensions = Meanwhile(req.extensions)
+        try:
+            owned = cluster.start_ray(address, req.sweep)
+        finally:
+            hooks, factories = extensions.result()
+        req = dataclasses.replace(req, hooks=[*req.hooks, *hooks], sink_factories=[*req.sink_factories, *factories])
         plan = plan_sweep(req.spec, *cluster.cluster_facts())
         session = _start_session(req, plan)
         tuner = make_tuner(req, session)
@@ -72,10 +83,44 @@ def run_sweep(req: RunRequest) -> SweepOutcome:
                 tuner.fit()
             except KeyboardInterrupt:  # the second Ctrl-C
                 session.stop_reason = session.stop_reason or "interrupted (Ctrl-C twice)"
-        return session.finished()
+        ray_down, owned = cluster.stop_ray_meanwhile(owned), False
+        try:
+            return session.finished()  # the report and the hooks, while Ray shuts down
+        finally:
+            ray_down.join()
     finally:
         cluster.stop_ray(owned)
         lock.release()
+
+
+class Meanwhile:
+    """Runs `make` (if any) in a thread while the main thread starts Ray; result() joins it and returns its
+    value, ((), ()) without one, or raises what it raised.
+
+    Why a thread is safe here: ray.init mostly waits for Ray's processes, and the only module both sides import
+    for the first time (click) has no import cycle with either, so the two threads cannot deadlock on
+    import locks; MLflow's SQLAlchemy store is made for use from several threads (its server does)."""
+
+    def __init__(self, make: Callable[[], Any] | None):
+        self.value: Any = ((), ())
+        self.error: BaseException | None = None
+        self.thread = None
+        if make is not None:
+            self.thread = threading.Thread(target=self._run, args=(make,), name="sweep-extensions")
+            self.thread.start()
+
+    def _run(self, make) -> None:
+        try:
+            self.value = make()
+        except BaseException as e:  # re-raised in the main thread by result()
+            self.error = e
+
+    def result(self) -> Any:
+        if self.thread is not None:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 def _start_session(req: RunRequest, plan: SweepPlan) -> Session:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from sweeper.errors import DISK_ERRNOS
 from sweeper.hooks import SweepInfo, TrialInfo
-from sweeper.results import pairing, plots, records, report
+from sweeper.results import pairing
 from sweeper.sweep import space, study
 from sweeper.sweep.live import LiveView
 from sweeper.sweep.plan import SweepPlan
@@ -166,7 +166,7 @@ class Session:
             ("stopped", self.stop_reason or "interrupted (Ctrl-C)")
         self.sweep.clear_stop()
         self.view.update(self.table_rows(), self._title())
-        self.write_live()
+        self.write_live(free={})  # Ray is shutting down meanwhile (see runner.run_sweep): not asked
         self.write_report()
         self.sweep.update_state(status=status, reason=reason, ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                 counts=summary["counts"], driver=None)
@@ -177,6 +177,8 @@ class Session:
 
     def write_report(self) -> None:
         """The sweep's report folder: comparison tables, accuracy vs cost, Optuna figures (hooks upload it)."""
+        from sweeper.results import plots, records, report  # only now: scipy and the figures take seconds to import
+
         out = self.sweep.path / "report"
         pairing.update(self.sweep.path)
         report.write_report(records.sweep_records(self.sweep.path), out)
@@ -238,13 +240,15 @@ class Session:
                          params=dict(row.get("params", {})), work_dir=self.sweep.trial_dir(row["number"]),
                          metrics=dict(row.get("last", {})))
 
-    def write_live(self) -> None:
-        """live.json for `sweeper status`. Runs inside Tune's callback, so a full disk must not raise here: the
-        view is only skipped (status falls back to the journal and the trial folders)."""
+    def write_live(self, free: dict | None = None) -> None:
+        """live.json for `sweeper status` (`free`: Ray's free resources, asked for when None). Runs inside Tune's
+        callback, so a full disk must not raise here: the view is only skipped (status falls back to the
+        journal and the trial folders)."""
         rows = [{k: v for k, v in r.items() if k not in ("last", "pending_since")} for r in self.table_rows()]
         try:
             write_json(self.sweep.live_file, {"time": time.time(), "pid": os.getpid(), "rows": rows,
-                                              "free": self.free_resources(), "stop_reason": self.stop_reason})
+                                              "free": self.free_resources() if free is None else free,
+                                              "stop_reason": self.stop_reason})
         except OSError as e:
             if not _disk_error(e):
                 raise

@@ -9,10 +9,21 @@
 
 May import sweeper.hooks, sweeper.results and sweeper.util; never sweeper.sweep, sweeper.spec or commands.
 """
-from sweeper.tracking.client import Tracker, open_existing, run_rows
-from sweeper.tracking.driver_hooks import MlflowHooks, hooks_for
-from sweeper.tracking.store import Store, record_store, resolve_store
-from sweeper.tracking.trial_sink import MlflowSinkFactory
+from __future__ import annotations
 
-__all__ = ["MlflowHooks", "MlflowSinkFactory", "Store", "Tracker", "hooks_for", "open_existing", "record_store",
-           "resolve_store", "run_rows"]
+from sweeper.tracking import store as _store  # noqa: F401 -- eager: it turns MLflow's telemetry off in this process
+
+# A lazy face (as sweeper.sweep's): a trial worker unpickles MlflowSinkFactory from trial_sink.py, and
+# importing this package must not pull the driver's modules (driver_hooks -> records -> pairing) into it.
+_FACE = {"Tracker": "client", "open_existing": "client", "run_rows": "client", "MlflowHooks": "driver_hooks",
+         "hooks_for": "driver_hooks", "Store": "store", "record_store": "store", "resolve_store": "store",
+         "MlflowSinkFactory": "trial_sink"}
+__all__ = sorted(_FACE)
+
+
+def __getattr__(name: str):
+    if name not in _FACE:
+        raise AttributeError(f"module 'sweeper.tracking' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"sweeper.tracking.{_FACE[name]}"), name)

@@ -37,8 +37,9 @@ def _git() -> dict[str, str]:
 
 
 def _device() -> str:
-    import torch
+    from sweeper.util.gpus import gpu_count, gpu_name
 
-    if torch.cuda.is_available():
-        return f"cuda x{torch.cuda.device_count()} ({torch.cuda.get_device_name(0)})"
+    count = gpu_count()
+    if count:
+        return f"cuda x{count} ({gpu_name()})"
     return f"cpu x{len(os.sched_getaffinity(0))}"

@@ -111,8 +111,11 @@ from helpers.disk import FillDiskAtStep
 from sweeper.commands import sweep as commands
 plain = commands.extensions
 def extensions(spec, sweep, tracking_uri=None):  # the sweep's own sinks, plus the one that fills the disk
-    hooks, factories = plain(spec, sweep, tracking_uri)
-    return hooks, [*factories, FillDiskAtStep]
+    make = plain(spec, sweep, tracking_uri)
+    def with_filler():
+        hooks, factories = make()
+        return hooks, [*factories, FillDiskAtStep]
+    return with_filler
 commands.extensions = extensions
 from sweeper.cli import app
 app(sys.argv[1:], prog_name="sweeper")

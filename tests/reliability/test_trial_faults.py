@@ -103,8 +103,7 @@ try:
     from sweeper.commands.sweep import extensions
     from sweeper.sweep.runner import RunRequest, run_sweep
     sweep, spec, _ = init_sweep(sys.argv[1], None, sys.argv[2])
-    hooks, factories = extensions(spec, sweep)
-    code = run_sweep(RunRequest(sweep=sweep, spec=spec, live=False, hooks=hooks, sink_factories=factories)).exit_code
+    code = run_sweep(RunRequest(sweep=sweep, spec=spec, live=False, extensions=extensions(spec, sweep))).exit_code
 finally:
     ray.shutdown()
 sys.exit(code)
