@@ -11,7 +11,7 @@ May import sweeper.hooks, sweeper.results and sweeper.util; never sweeper.sweep,
 """
 from __future__ import annotations
 
-from sweeper.tracking import store as _store  # noqa: F401 -- eager: it turns MLflow's telemetry off in this process
+import sweeper.tracking.store  # noqa: F401 -- eager: it turns MLflow's telemetry off in this process
 
 # A lazy face (as sweeper.sweep's): a trial worker unpickles MlflowSinkFactory from trial_sink.py, and
 # importing this package must not pull the driver's modules (driver_hooks -> records -> pairing) into it.
