@@ -91,7 +91,7 @@ def run(steps: int, trials: int, concurrency: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=600, help="Training steps per trial (600: about a minute on one core of this CPU; Muon's bf16 Newton-Schulz dominates the smoke model's step).")
+    ap.add_argument("--steps", type=int, default=900, help="Training steps per trial (900: about a minute on one idle core of this CPU, 600 took 41 s; Muon's bf16 Newton-Schulz dominates the smoke model's step).")
     ap.add_argument("--trials", type=int, default=16, help="Trials in the sweep.")
     ap.add_argument("--concurrency", type=int, default=2, help="Trials at once.")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_sweep.json")
