@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import sys
-import threading
 from pathlib import Path
 
 from sweeper.sweep.sweepdir import SweepDir
@@ -86,15 +85,6 @@ def stop_ray(owned: bool) -> None:
         import ray
 
         ray.shutdown()
-
-
-def stop_ray_meanwhile(owned: bool) -> threading.Thread:
-    """Stop Ray in a thread and return it (join it). ray.shutdown mostly sleeps while Ray's processes exit
-    (1.5-2 s); the driver writes the sweep's report meanwhile. Not the other way round: Ray's processes die
-    with the thread that started them (PR_SET_PDEATHSIG), so ray.init must stay in the main thread."""
-    thread = threading.Thread(target=stop_ray, args=(owned,), name="ray-shutdown")
-    thread.start()
-    return thread
 
 
 def usable_cpus() -> int:

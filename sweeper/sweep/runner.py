@@ -83,30 +83,34 @@ def run_sweep(req: RunRequest) -> SweepOutcome:
                 tuner.fit()
             except KeyboardInterrupt:  # the second Ctrl-C
                 session.stop_reason = session.stop_reason or "interrupted (Ctrl-C twice)"
-        ray_down, owned = cluster.stop_ray_meanwhile(owned), False
+        # ray.shutdown mostly sleeps while Ray's processes exit (1.5-2 s): the report is written meanwhile.
+        ray_down, owned = Meanwhile(lambda stop=owned: cluster.stop_ray(stop)), False
         try:
             return session.finished()  # the report and the hooks, while Ray shuts down
         finally:
-            ray_down.join()
+            ray_down.result()
     finally:
         cluster.stop_ray(owned)
         lock.release()
 
 
 class Meanwhile:
-    """Runs `make` (if any) in a thread while the main thread starts Ray; result() joins it and returns its
-    value, ((), ()) without one, or raises what it raised.
+    """Runs `make` (if any) in a thread while the main thread goes on; result() joins it and returns its
+    value, ((), ()) without one (no extensions), or raises what it raised in the caller's thread.
 
-    Why a thread is safe here: ray.init mostly waits for Ray's processes, and the only module both sides import
-    for the first time (click) has no import cycle with either, so the two threads cannot deadlock on
-    import locks; MLflow's SQLAlchemy store is made for use from several threads (its server does)."""
+    Used twice: the extensions (MLflow's store) are made while the main thread starts Ray, and Ray is shut
+    down while the main thread writes the report. Never the other way round: Ray's processes die with the
+    thread that started them (PR_SET_PDEATHSIG), so ray.init stays in the main thread. Why the threads are
+    safe: ray.init mostly waits for Ray's processes, and the only module it and the store import for the
+    first time (click) has no import cycle with either, so they cannot deadlock on import locks; MLflow's
+    SQLAlchemy store is made for use from several threads (its server does)."""
 
     def __init__(self, make: Callable[[], Any] | None):
         self.value: Any = ((), ())
         self.error: BaseException | None = None
         self.thread = None
         if make is not None:
-            self.thread = threading.Thread(target=self._run, args=(make,), name="sweep-extensions")
+            self.thread = threading.Thread(target=self._run, args=(make,), name="sweeper-meanwhile")
             self.thread.start()
 
     def _run(self, make) -> None:

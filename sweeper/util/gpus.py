@@ -20,11 +20,3 @@ def gpu_count(dev: Path = Path("/dev")) -> int:
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
-
-def gpu_name() -> str:
-    """The first visible GPU's name ('' without one)."""
-    if not gpu_count():
-        return ""
-    import torch
-
-    return torch.cuda.get_device_name(0)

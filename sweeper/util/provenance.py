@@ -37,9 +37,11 @@ def _git() -> dict[str, str]:
 
 
 def _device() -> str:
-    from sweeper.util.gpus import gpu_count, gpu_name
+    from sweeper.util.gpus import gpu_count
 
     count = gpu_count()
     if count:
-        return f"cuda x{count} ({gpu_name()})"
+        import torch  # gpu_count has imported it
+
+        return f"cuda x{count} ({torch.cuda.get_device_name(0)})"
     return f"cpu x{len(os.sched_getaffinity(0))}"
