@@ -60,3 +60,41 @@ def test_meanwhile_hands_back_the_value_or_raises_the_error_in_the_callers_threa
 
     with pytest.raises(UserError, match="tracking store refused"):
         Meanwhile(bad_store).result()
+
+
+def test_a_local_ray_starts_no_idle_workers_and_tune_writes_no_result_files(tmp_path, monkeypatch):
+    """Ray's first-driver prestart (one idle Python worker per CPU) is off: Tune's trial actors never use those
+    workers, and starting them slowed ray.init on 2 cores. And within quiet_ray, Tune writes no CSV, JSON or
+    TensorBoard files of its own (the trial folders are the record)."""
+    import time
+
+    import ray
+    from ray import tune
+
+    from sweeper.sweep import cluster
+    from sweeper.sweep.sweepdir import SweepDir
+    from sweeper.util.procs import _psutil
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    sweep = SweepDir.at("idle", tmp_path)
+    sweep.path.mkdir()
+    assert cluster.start_ray(None, sweep) is True
+    try:
+        time.sleep(2.0)  # Ray prestarts its workers as the driver registers, in the background
+        titles = [p.cmdline()[0] for p in _psutil().Process().children(recursive=True)]
+        assert "ray::RuntimeEnvAgent" in titles, titles  # Ray's Python processes name themselves ray::<role>
+        assert "ray::IDLE" not in titles, titles  # an idle worker's title
+
+        def trainable(config):
+            tune.report({"x": config["x"]})
+
+        with cluster.quiet_ray(sweep.path / "driver.log"):
+            tune.Tuner(trainable, param_space={"x": tune.grid_search([1, 2])},
+                       run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), name="t", verbose=0)).fit()
+        made = {p.name for p in (tmp_path / "ray" / "t").rglob("*") if p.is_file()}
+        assert any(n.startswith("experiment_state") for n in made), made  # Tune did run and write its state
+        assert not {n for n in made if n in ("progress.csv", "result.json") or n.startswith("events.out")}, made
+        assert "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" not in __import__("os").environ  # restored after the block
+    finally:
+        cluster.stop_ray(True)
+        assert not ray.is_initialized()
