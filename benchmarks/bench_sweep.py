@@ -4,6 +4,11 @@ the time its trials spend on their own work.
     python benchmarks/bench_sweep.py                  # 16 trials of ~1 minute, 2 at a time (~9 min)
     python benchmarks/bench_sweep.py --trials 4 --steps 60   # a quick look (fixed costs dominate)
 
+Trials of ~1 minute: the steps per trial are calibrated on this machine first (the smoke model's training
+step timed in this process on one thread, as a trial runs, for 50 s of steps; its evaluations and the final
+evaluation add ~10 s), since CPUs differ threefold in that step (Muon's bf16 Newton-Schulz dominates it);
+--steps fixes them instead. The table shows the trials' measured length.
+
 overhead ratio = the command's wall time / (sum of the trials' own seconds / concurrency), where a trial's
 own seconds run from its start to its end record in attempts.jsonl (data, training, MLflow logging, final
 evaluation, as the worker measures them). Target <= 1.05 for ~1-minute trials. The rest of the wall time is
@@ -29,6 +34,19 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 1.05
 LOAD_BEFORE = [round(x, 2) for x in os.getloadavg()]
+
+
+def calibrated_steps(train_seconds: float) -> tuple[int, float]:
+    """(steps that train for about `train_seconds` on one thread, ms per step measured): the smoke preset's
+    training step, timed for 5 s after a warm-up (benchmarks/benchlib.timed_train)."""
+    import torch
+
+    from benchlib import timed_train
+    from trm_core.config import resolve
+
+    torch.set_num_threads(1)
+    ms = timed_train(resolve("smoke"), window_s=5.0, warmup=10)["ms_per_step"]
+    return max(10, round(train_seconds * 1000 / ms / 10) * 10), ms
 
 
 def write_spec(folder: Path, steps: int, trials: int, concurrency: int) -> Path:
@@ -62,7 +80,7 @@ def slot_gaps(spans: list[tuple[float, float]], concurrency: int) -> list[float]
     return [s - e for s, e in zip(starts, ends)]
 
 
-def run(steps: int, trials: int, concurrency: int) -> dict:
+def run(steps: int, trials: int, concurrency: int, calibration: dict | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_sweep") as tmp:
         spec = write_spec(Path(tmp), steps, trials, concurrency)
         env = {**os.environ, "SWEEPER_HOME": str(Path(tmp) / "sweeps")}
@@ -86,17 +104,24 @@ def run(steps: int, trials: int, concurrency: int) -> dict:
             "after_last_trial_s": round(wall - last, 2), "slot_gaps_s": [round(g, 2) for g in gaps],
             "mean_slot_gap_s": round(sum(gaps) / max(len(gaps), 1), 2),
             "trial_spans_s": [[round(a, 2), round(b, 2)] for a, b in spans],
-            "target": TARGET, "cpus": os.cpu_count(), "load_average_before": LOAD_BEFORE}
+            "target": TARGET, "cpus": os.cpu_count(), "load_average_before": LOAD_BEFORE,
+            "calibration": calibration}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=900, help="Training steps per trial (900: about a minute on one idle core of this CPU, 600 took 41 s; Muon's bf16 Newton-Schulz dominates the smoke model's step).")
+    ap.add_argument("--steps", type=int, default=None, help="Training steps per trial (default: calibrated to --train-seconds).")
+    ap.add_argument("--train-seconds", type=float, default=50.0, help="Seconds of training steps per trial the calibration aims at (the trial's evaluations come on top).")
     ap.add_argument("--trials", type=int, default=16, help="Trials in the sweep.")
     ap.add_argument("--concurrency", type=int, default=2, help="Trials at once.")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_sweep.json")
     args = ap.parse_args()
-    res = run(args.steps, args.trials, args.concurrency)
+    calibration = None
+    if args.steps is None:
+        args.steps, ms = calibrated_steps(args.train_seconds)
+        calibration = {"train_seconds": args.train_seconds, "ms_per_step_one_thread": round(ms, 2), "steps": args.steps}
+        print(f"calibrated: {ms:.1f} ms per training step on one thread -> {args.steps} steps per trial")
+    res = run(args.steps, args.trials, args.concurrency, calibration)
     c = res["concurrency"]
     rows = [("sweep wall time", f"{res['sweep_wall_s']:.1f} s"),
             ("trial own time", f"{res['mean_trial_s']:.1f} s mean of {res['trials']}"),
