@@ -40,8 +40,8 @@ def calibrated_steps(train_seconds: float) -> tuple[int, float]:
     """(steps that train for about `train_seconds` on one thread, ms per step measured): the smoke preset's
     training step, timed for 5 s after a warm-up (benchmarks/benchlib.timed_train)."""
     import torch
-
     from benchlib import timed_train
+
     from trm_core.config import resolve
 
     torch.set_num_threads(1)

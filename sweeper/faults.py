@@ -31,7 +31,8 @@ POINTS = {
     "train_log": "the trainer logged a window of steps (mid-training)",
     "checkpoint_write": "state.pt is written to the temporary folder, not yet renamed into place",
     "mlflow_log": "the trial's MLflow sink is about to log a batch of metrics",
-    "trial_finished": "the driver has recorded a trial's end (Optuna, MLflow), before Ray snapshots it",
+    "trial_finished": "the driver has recorded a trial's end in Optuna and queued its hooks (MLflow), before Ray "
+                      "snapshots it",
 }
 ACTIONS = ("kill_driver", "kill_worker", "kill_all", "oom", "truncate_ckpt")
 """(A full disk is not simulated here: tests/reliability/test_full_disk.py fills a real tmpfs.)"""

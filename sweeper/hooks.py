@@ -4,8 +4,10 @@ Trial side: every trial builds its sink as a composite of the Ray-report sink an
 `sink_factories`; each factory is called as `factory(ctx: TrialContext) -> Sink` inside the trial's
 worker process, so factories must be picklable (module-level functions or small dataclasses).
 
-Driver side: `SweepHooks` objects get the sweep's lifecycle. They run in the driver process, in the
-Tune event loop, so they must be quick. A trial's `trial_ended` is the authoritative end of a trial:
+Driver side: `SweepHooks` objects get the sweep's lifecycle, in the driver process: sweep_started and
+sweep_ended in the driver's thread, trial_started and trial_ended in one bookkeeping thread, in the order
+they happen and off Tune's event loop, so a slow hook (a remote tracking server) holds up no trial;
+sweep_ended comes after every other call has returned. A trial's `trial_ended` is the authoritative end of a trial:
 a trial's sinks see close() when train() returns, fails, or is stopped by the scheduler (Tune ends it
 with SystemExit inside its report call), but not when its worker or the driver is killed.
 The Ray-report sink is last in the composite, so the other sinks see an evaluation before Tune can

@@ -35,8 +35,8 @@ WHEN = {  # moment -> (the row of docs/RELIABILITY.md, how the fault point bring
                          "is written, before its folder is renamed into place (a process kill, not a power cut)"),
     "mlflow_logging": ("driver and worker kill -9 during MLflow logging", "both SIGKILLed just before a metrics "
                        "batch is sent (not inside SQLite's write)"),
-    "trial_finished": ("driver kill -9 just after a trial finishes", "Optuna and MLflow know the trial ended, "
-                       "Ray's experiment state does not yet"),
+    "trial_finished": ("driver kill -9 just after a trial finishes", "Optuna knows the trial ended; MLflow may "
+                       "not yet (its writes follow in the bookkeeping thread), Ray's experiment state does not"),
 }
 
 
