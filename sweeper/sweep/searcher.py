@@ -68,6 +68,8 @@ class SweepSearcher(Searcher):
             self.broker.report(number, result[self.metric], int(result.get("step", 0)))
         state = self.broker.finish(number, state, result, reason)
         self.session.ended(trial_id, number, state, reason)
+        if self.broker.all_handed_out():
+            self.session.winding_down()
         faults.point("trial_finished", self.broker.sweep.path, number)
 
     def save(self, checkpoint_path: str) -> None:  # JSON, not pickle: nothing executable in the sweep folder

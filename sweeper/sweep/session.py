@@ -86,6 +86,7 @@ class Session:
         self.failures = sum(t.state.name == "FAIL" for t in study.load_trials(self.sweep.journal, self.spec.name))
         self.later = InOrder("sweeper-bookkeeping")
         """Runs the work that follows a trial's start and end (see the module docstring)."""
+        self._report_imported = False
 
     # -- called by the searcher and the callback ---------------------------------------------------
 
@@ -155,6 +156,13 @@ class Session:
                              params=dict((ran.get("plan") or {}).get("values") or {}), work_dir=work)
             state, reason = t.state.name, t.user_attrs.get("reason")
             self.later.run(lambda info=info, state=state, reason=reason: self._after_end(info, state, reason))
+
+    def winding_down(self) -> None:
+        """Every trial is handed out, so slots now free up for good: the report's imports (matplotlib, scipy,
+        Optuna's figures: ~1.5 s) are done in the bookkeeping thread while the last trials run, not after them."""
+        if not self._report_imported:
+            self._report_imported = True
+            self.later.run(_import_report_modules)
 
     def tick(self, trials) -> None:
         now = time.monotonic()
@@ -291,6 +299,14 @@ class Session:
         except OSError as e:
             if not _disk_error(e):
                 raise
+
+
+def _import_report_modules() -> None:
+    """What write_report imports; nothing of Ray's, which the driver's thread may be importing meanwhile."""
+    import matplotlib.pyplot  # noqa: F401
+    from optuna.visualization import matplotlib  # noqa: F401
+
+    from sweeper.results import plots, records, report  # noqa: F401
 
 
 class InOrder:

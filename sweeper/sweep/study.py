@@ -142,6 +142,10 @@ class StudyBroker:
                 self.study.enqueue_trial(b["params"], user_attrs={"baseline": i, "seed": self.spec.seeds[0],
                                                                   "overrides": b["overrides"]})
 
+    def all_handed_out(self) -> bool:
+        """Every trial of the sweep has been handed out: slots that free up from now on stay free."""
+        return sum(t.state != TrialState.WAITING for t in self.own()) >= self.total
+
     def next_trial(self) -> dict[str, Any] | None:
         """The next trial to run, or None when the sweep has all its trials."""
         while True:

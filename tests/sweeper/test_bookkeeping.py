@@ -2,8 +2,11 @@
 runs in one bookkeeping thread, in order, and never holds a free slot (sweeper.sweep.session.InOrder)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +14,8 @@ from helpers.sweeps import env, run_in_process, smoke_variant
 from sweeper.sweep.session import InOrder
 from sweeper.sweep.sweepdir import SweepDir
 from sweeper.util.files import read_jsonl
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_in_order_runs_work_in_order_off_the_callers_thread_and_raises_its_errors_there():
@@ -45,6 +50,16 @@ def test_in_order_runs_work_in_order_off_the_callers_thread_and_raises_its_error
         time.sleep(0.01)
     with pytest.raises(OSError):  # surfaces at the next call in the caller's thread
         later.run(work(3))
+
+
+def test_winding_down_imports_the_reports_modules_once_in_the_bookkeeping_thread():
+    code = ("import sys; from sweeper.sweep.session import InOrder, Session; s = Session.__new__(Session); "
+            "s.later, s._report_imported = InOrder('t'), False; assert 'matplotlib.pyplot' not in sys.modules; "
+            "s.winding_down(); s.winding_down(); n = len(s.later.pending); s.later.drain(); "
+            "print(n, 'matplotlib.pyplot' in sys.modules, 'sweeper.results.report' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["1", "True", "True"]
 
 
 @pytest.mark.slow

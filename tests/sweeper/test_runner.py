@@ -35,13 +35,16 @@ class Session:
 
     def __init__(self, spec):
         self.plan, self.stop_reason = plan_sweep(spec, gpus=0), None
-        self.planned_trials, self.ended_trials = {}, []
+        self.planned_trials, self.ended_trials, self.winding = {}, [], 0
 
     def planned(self, trial_id, trial):
         self.planned_trials[trial_id] = trial
 
     def ended(self, trial_id, number, state, reason):
         self.ended_trials.append((number, state))
+
+    def winding_down(self):
+        self.winding += 1
 
 
 def test_each_configuration_runs_once_per_seed_and_baselines_come_first(tmp_path):
@@ -95,6 +98,20 @@ def test_the_searcher_ships_a_resolved_plan_and_records_how_trials_ended(tmp_pat
     assert session.ended_trials == [(0, "COMPLETE"), (1, "PRUNED"), (2, "FAIL")]
     session.stop_reason = "stop requested"
     assert searcher.suggest("td") == SweepSearcher.FINISHED  # a stopping session hands out nothing (test_searcher_stop.py)
+
+
+def test_the_session_hears_once_every_trial_is_handed_out(tmp_path):
+    spec, sweep, broker = make(tmp_path)  # 6 trials
+    session = Session(spec)
+    searcher = SweepSearcher(broker, session)
+    final = {"eval/cell_acc": 0.3, "step": 12, "evals": 2, "final": True}
+    for i in range(5):
+        assert isinstance(searcher.suggest(f"t{i}"), dict)
+    searcher.on_trial_complete("t0", final)
+    assert session.winding == 0  # a sixth trial is still to come: the free slot gets it
+    assert isinstance(searcher.suggest("t5"), dict)
+    searcher.on_trial_complete("t1", final)
+    assert session.winding == 1  # from now on slots free up for good
 
 
 def test_the_searcher_pickles_without_its_session(tmp_path):
