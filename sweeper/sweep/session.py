@@ -324,8 +324,10 @@ class InOrder:
 
     def check(self) -> None:
         """Raise the first error of the work done so far."""
-        done = [f for f in self.pending if f.done()]
-        self.pending = [f for f in self.pending if not f.done()]
+        done, running = [], []
+        for f in self.pending:  # one look at each: a future that finishes meanwhile is not lost between lists
+            (done if f.done() else running).append(f)
+        self.pending = running
         for f in done:
             f.result()
 
