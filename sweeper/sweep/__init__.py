@@ -7,6 +7,7 @@ with our Optuna searcher -> trials in trials/tNNNN -> the outcome.
     space.py     the Optuna space and sampler      study.py     the Optuna journal and its broker
     searcher.py  Ray <-> Optuna, schedulers         cluster.py   Ray start/attach, stale processes
     runner.py    run_sweep and the Tuner           session.py   one driver session, stops, the outcome
+    bookkeeping.py  what follows a trial's start and end (comparisons, hooks), in one ordered thread
     trainable.py one trial in its worker           trial_log.py a trial's attempts and failures
     sweepdir.py  the sweep folder and its lock     status.py    `sweeper status` / `prune`
     live.py      the live table

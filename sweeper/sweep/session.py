@@ -6,14 +6,7 @@ tested with stand-ins. A stop (sweeper stop, time budget, max_failures, Ctrl-C, 
 the running trials to checkpoint their current step (the stop-request file they poll), waits until each
 has said so in its attempts.jsonl (or STOP_WAIT_S passes), then ends the Tune run the way Ctrl-C does.
 
-What follows a trial's start and end (the comparisons with the baseline, the hooks: MLflow's writes) runs
-in one bookkeeping thread, in order, so Tune hands the free slot its next trial at once: in the event loop
-it held the slot 0.1-2.5 s per trial (an fsync per SQLite write, every record re-logged when the
-corrected p-values change, scipy's first import; a remote tracking server adds its latency). Its errors
-are raised in the driver's thread at the next call (and the report waits for it to finish). A trial's
-end is in Optuna before the hooks see it, so a driver killed in between would leave, say, a finished
-trial's MLflow run unfinished: once the hooks have run, the trial folder gets HOOKS_ENDED, and a new
-session hands the hooks every end Optuna has that lacks it (the hooks are idempotent).
+What follows a trial's start and end (comparisons, hooks) runs in sweeper.sweep.bookkeeping's thread.
 """
 from __future__ import annotations
 
@@ -21,19 +14,18 @@ import math
 import os
 import signal
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from sweeper.errors import DISK_ERRNOS
 from sweeper.hooks import SweepInfo, TrialInfo
 from sweeper.results import pairing
 from sweeper.sweep import space, study
+from sweeper.sweep.bookkeeping import ENDED, Bookkeeping
 from sweeper.sweep.live import LiveView
 from sweeper.sweep.plan import SweepPlan
 from sweeper.sweep.trial import TrialPlan
-from sweeper.util.files import read_json, read_jsonl, write_json
+from sweeper.util.files import read_jsonl, write_json
 from sweeper.util.names import trial_name
 
 TICK_S = 0.5
@@ -44,9 +36,6 @@ WRITE_S = 2.0
 """How often live.json (read by `sweeper status`) is rewritten."""
 STOP_WAIT_S = 180.0
 """How long a stop waits for the running trials to checkpoint their current step."""
-ENDED = ("COMPLETE", "PRUNED", "FAIL")
-HOOKS_ENDED = "hooks_ended"
-"""In a trial folder: the driver's hooks have seen the trial's end (see the module docstring)."""
 
 
 @dataclass(kw_only=True)
@@ -84,9 +73,8 @@ class Session:
         self.t0 = time.monotonic()
         self._tick = self._write = 0.0
         self.failures = sum(t.state.name == "FAIL" for t in study.load_trials(self.sweep.journal, self.spec.name))
-        self.later = InOrder("sweeper-bookkeeping")
-        """Runs the work that follows a trial's start and end (see the module docstring)."""
-        self._report_imported = False
+        self.books = Bookkeeping(self.sweep, req.hooks)
+        """Runs the work that follows a trial's start and end, off Tune's event loop."""
 
     # -- called by the searcher and the callback ---------------------------------------------------
 
@@ -99,7 +87,7 @@ class Session:
         pairing.update(self.sweep.path)
         for h in self.req.hooks:
             h.sweep_started(self.info, self.info.resumed)
-        self._hand_over_unseen_ends()
+        self.books.hand_over_unseen_ends(study.load_trials(self.sweep.journal, self.spec.name))
 
     def planned(self, trial_id: str, trial: TrialPlan) -> None:
         self.rows[trial_id] = {"number": trial.number, "seed": trial.seed, "params": trial.values,
@@ -108,8 +96,7 @@ class Session:
     def trial_started(self, trial) -> None:
         row = self._row(trial)
         row.update(state="RUNNING", note="")
-        info = self._info(trial)
-        self.later.run(lambda: [h.trial_started(info) for h in self.req.hooks])
+        self.books.trial_started(self._info(trial))
 
     def result(self, trial, result: dict) -> None:
         row = self._row(trial)
@@ -125,7 +112,7 @@ class Session:
         row.update(state=state, note=reason or "")
         info = TrialInfo(number=number, trial_id=trial_id, seed=row.get("seed", 0), params=dict(row.get("params", {})),
                          work_dir=self.sweep.trial_dir(number), metrics=dict(row.get("last", {})))
-        self.later.run(lambda: self._after_end(info, state, reason))
+        self.books.trial_ended(info, state, reason)
         if state == "FAIL":
             self.failures += 1
             limit = self.spec.max_failures
@@ -133,43 +120,16 @@ class Session:
                 self.stop(f"{self.failures} trials failed, more than max_failures={limit}; fix the cause "
                           f"(see `sweeper status {self.sweep.name}`) and resume")
 
-    def _after_end(self, info: TrialInfo, state: str, reason: str | None) -> None:
-        """In the bookkeeping thread: compare with the baseline as soon as both sides exist, then the hooks,
-        then the mark that they saw this end."""
-        if state == "COMPLETE":
-            pairing.update(self.sweep.path)
-        for h in self.req.hooks:
-            h.trial_ended(info, state, reason)
-        try:
-            (Path(info.work_dir) / HOOKS_ENDED).write_text(state)
-        except OSError:  # no folder (a trial that never started) or no room: the next session hands it over again
-            pass
-
-    def _hand_over_unseen_ends(self) -> None:
-        """The ends of earlier sessions' trials that the hooks never saw (a driver killed in between)."""
-        for t in study.load_trials(self.sweep.journal, self.spec.name):
-            work = self.sweep.trial_dir(t.number)
-            if t.state.name not in ENDED or (work / HOOKS_ENDED).exists():
-                continue
-            ran = read_json(work / "trial.json") or {}
-            info = TrialInfo(number=t.number, trial_id=ran.get("ray_trial_id") or "", seed=t.user_attrs.get("seed", 0),
-                             params=dict((ran.get("plan") or {}).get("values") or {}), work_dir=work)
-            state, reason = t.state.name, t.user_attrs.get("reason")
-            self.later.run(lambda info=info, state=state, reason=reason: self._after_end(info, state, reason))
-
     def winding_down(self) -> None:
-        """Every trial is handed out, so slots now free up for good: the report's imports (matplotlib, scipy,
-        Optuna's figures: ~1.5 s) are done in the bookkeeping thread while the last trials run, not after them."""
-        if not self._report_imported:
-            self._report_imported = True
-            self.later.run(_import_report_modules)
+        """Every trial is handed out (the searcher says so): see Bookkeeping.winding_down."""
+        self.books.winding_down()
 
     def tick(self, trials) -> None:
         now = time.monotonic()
         if now - self._tick < TICK_S:
             return
         self._tick = now
-        self.later.check()
+        self.books.check()
         reason = self.sweep.stop_requested()
         if reason:
             self.stop(reason)
@@ -205,7 +165,7 @@ class Session:
 
     def finished(self) -> SweepOutcome:
         """Record and return the session's outcome."""
-        self.later.drain()
+        self.books.drain()
         trials = study.load_trials(self.sweep.journal, self.spec.name)
         summary = study.describe(trials, [m.name for m in self.spec.metrics], space.directions(self.spec))
         done = sum(summary["counts"].get(s, 0) for s in ENDED)
@@ -299,45 +259,6 @@ class Session:
         except OSError as e:
             if not _disk_error(e):
                 raise
-
-
-def _import_report_modules() -> None:
-    """What write_report imports; nothing of Ray's, which the driver's thread may be importing meanwhile."""
-    import matplotlib.pyplot  # noqa: F401
-    from optuna.visualization import matplotlib  # noqa: F401
-
-    from sweeper.results import plots, records, report  # noqa: F401
-
-
-class InOrder:
-    """One thread that runs the work it is given in the order given, while the caller goes on. An error is
-    raised in the caller's thread by the next run(), check() or drain(); the work after it still runs (each
-    piece stands alone: a failed comparison does not keep a trial's MLflow run from ending)."""
-
-    def __init__(self, name: str):
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self.pending: list[Future] = []
-
-    def run(self, work: Callable[[], Any]) -> None:
-        self.check()
-        self.pending.append(self.pool.submit(work))
-
-    def check(self) -> None:
-        """Raise the first error of the work done so far."""
-        done, running = [], []
-        for f in self.pending:  # one look at each: a future that finishes meanwhile is not lost between lists
-            (done if f.done() else running).append(f)
-        self.pending = running
-        for f in done:
-            f.result()
-
-    def drain(self) -> None:
-        """Wait for all the work given so far; raise the first error."""
-        pending, self.pending = self.pending, []
-        errors = [f.exception() for f in pending]
-        first = next((e for e in errors if e is not None), None)
-        if first is not None:
-            raise first
 
 
 def _disk_error(e: OSError) -> bool:

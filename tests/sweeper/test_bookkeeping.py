@@ -1,5 +1,5 @@
 """What follows a trial's start and end in the driver (the baseline comparisons, the hooks: MLflow's writes)
-runs in one bookkeeping thread, in order, and never holds a free slot (sweeper.sweep.session.InOrder)."""
+runs in one bookkeeping thread, in order, and never holds a free slot (sweeper.sweep.bookkeeping)."""
 from __future__ import annotations
 
 import subprocess
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers.sweeps import env, run_in_process, smoke_variant
-from sweeper.sweep.session import InOrder
+from sweeper.sweep.bookkeeping import InOrder
 from sweeper.sweep.sweepdir import SweepDir
 from sweeper.util.files import read_jsonl
 
@@ -53,9 +53,9 @@ def test_in_order_runs_work_in_order_off_the_callers_thread_and_raises_its_error
 
 
 def test_winding_down_imports_the_reports_modules_once_in_the_bookkeeping_thread():
-    code = ("import sys; from sweeper.sweep.session import InOrder, Session; s = Session.__new__(Session); "
-            "s.later, s._report_imported = InOrder('t'), False; assert 'matplotlib.pyplot' not in sys.modules; "
-            "s.winding_down(); s.winding_down(); n = len(s.later.pending); s.later.drain(); "
+    code = ("import sys; from sweeper.sweep.bookkeeping import Bookkeeping; s = Bookkeeping(None, ()); "
+            "assert 'matplotlib.pyplot' not in sys.modules; "
+            "s.winding_down(); s.winding_down(); n = len(s.later.pending); s.drain(); "
             "print(n, 'matplotlib.pyplot' in sys.modules, 'sweeper.results.report' in sys.modules)")
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -19,8 +19,10 @@ TRAIN_LINE = re.compile(r"^train (\d+)/(\d+) \(\d+%\)  loss [\d.]+  acc [\d.]+.*
 
 def test_train_prints_progress_lines_into_a_pipe_while_it_trains(tmp_path):
     e = {**env(), ENV_EVERY: "0"}  # a line at every report: the smoke run is short
-    proc = subprocess.Popen([sys.executable, "-m", "sweeper", "train", "--preset", "smoke", "--set", "steps=60",
-                             "--set", "eval_every=30", "--set", "device=cpu", "--out", str(tmp_path / "run")],
+    # 240 steps: long enough on a fast CPU (60 steps took 0.9 s here) to tell lines written as it trains from a
+    # buffer flushed at the end
+    proc = subprocess.Popen([sys.executable, "-m", "sweeper", "train", "--preset", "smoke", "--set", "steps=240",
+                             "--set", "eval_every=120", "--set", "device=cpu", "--out", str(tmp_path / "run")],
                             cwd=REPO, env=e, stdout=subprocess.PIPE, stderr=(tmp_path / "stderr").open("w"), text=True)
     arrivals = []  # (seconds since start, line, whether the trainer was still running)
     t0 = time.monotonic()
@@ -29,12 +31,12 @@ def test_train_prints_progress_lines_into_a_pipe_while_it_trains(tmp_path):
     assert proc.wait(timeout=600) == 0, (tmp_path / "stderr").read_text()[-2000:]
     progress = [(t, line, alive) for t, line, alive in arrivals if line.startswith("train ")]
     done_at = next(t for t, line, _ in arrivals if line.startswith("run folder:"))
-    assert len(progress) >= 20, arrivals[:5]  # 60 steps, a report every 3 steps, and the 2 evaluations
+    assert len(progress) >= 20, arrivals[:5]  # 240 steps, a report every 3 steps, and the 2 evaluations
     assert all(TRAIN_LINE.match(line) for _, line, _ in progress), [line for _, line, _ in progress][:3]
     # Written as training went: the first line arrived while it ran, well before its end.
     assert progress[0][2] and done_at - progress[0][0] > 1.0, (progress[0], done_at)
     steps = [int(TRAIN_LINE.match(line).group(1)) for _, line, _ in progress]
-    assert steps == sorted(steps) and steps[0] < 60 and steps[-1] == 60
+    assert steps == sorted(steps) and steps[0] < 240 and steps[-1] == 240
     assert sum("eval acc" in line for _, line, _ in progress) >= 2
     last = TRAIN_LINE.match(progress[-1][1])
     assert last.group(3) != "-" and last.group(4) == "0:00:00"  # a rate, and nothing left
