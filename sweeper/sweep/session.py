@@ -72,7 +72,9 @@ class Session:
         self.rows: dict[str, dict[str, Any]] = {}
         self.t0 = time.monotonic()
         self._tick = self._write = 0.0
-        self.failures = sum(t.state.name == "FAIL" for t in study.load_trials(self.sweep.journal, self.spec.name))
+        self.earlier = study.load_trials(self.sweep.journal, self.spec.name)
+        """This sweep's trials as the session found them (read once: failures so far, unseen ends)."""
+        self.failures = sum(t.state.name == "FAIL" for t in self.earlier)
         self.books = Bookkeeping(self.sweep, req.hooks)
         """Runs the work that follows a trial's start and end, off Tune's event loop."""
 
@@ -87,7 +89,7 @@ class Session:
         pairing.update(self.sweep.path)
         for h in self.req.hooks:
             h.sweep_started(self.info, self.info.resumed)
-        self.books.hand_over_unseen_ends(study.load_trials(self.sweep.journal, self.spec.name))
+        self.books.hand_over_unseen_ends(self.earlier)
 
     def planned(self, trial_id: str, trial: TrialPlan) -> None:
         self.rows[trial_id] = {"number": trial.number, "seed": trial.seed, "params": trial.values,

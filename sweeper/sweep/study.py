@@ -142,9 +142,11 @@ class StudyBroker:
                 self.study.enqueue_trial(b["params"], user_attrs={"baseline": i, "seed": self.spec.seeds[0],
                                                                   "overrides": b["overrides"]})
 
-    def all_handed_out(self) -> bool:
-        """Every trial of the sweep has been handed out: slots that free up from now on stay free."""
-        return sum(t.state != TrialState.WAITING for t in self.own()) >= self.total
+    def all_handed_out(self, trials: list[optuna.trial.FrozenTrial] | None = None) -> bool:
+        """Every trial of the sweep has been handed out (`trials`: own(), if read already): slots that free up
+        from now on stay free."""
+        trials = self.own() if trials is None else trials
+        return sum(t.state != TrialState.WAITING for t in trials) >= self.total
 
     def next_trial(self) -> dict[str, Any] | None:
         """The next trial to run, or None when the sweep has all its trials."""
@@ -153,7 +155,7 @@ class StudyBroker:
             orphan = next((t for t in trials if t.state == TrialState.RUNNING and t.number not in self.owned), None)
             if orphan is not None:
                 return self._handout(self._live(orphan.number))
-            if sum(t.state != TrialState.WAITING for t in trials) >= self.total:
+            if self.all_handed_out(trials):
                 return None
             if not any(t.state == TrialState.WAITING for t in trials):
                 self._enqueue_missing_seed(trials)
